@@ -1,0 +1,132 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable the app reads, with its default. Values arrive as
+ * strings; the schema turns them into typed values and names the variable in
+ * the first error (see load.ts). `.env.example` documents the same list.
+ */
+
+const emptyToUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const optionalUrl = z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional());
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(def));
+const num = (def: number, min: number, max: number) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().min(min).max(max).default(def));
+const bool = z.preprocess(
+  (v) => {
+    const s = emptyToUndefined(v);
+    if (s === undefined) return undefined;
+    const lower = String(s).toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(lower)) return true;
+    if (['false', '0', 'no', 'off'].includes(lower)) return false;
+    return s; // fails below with a clear message
+  },
+  z.boolean({ error: 'must be true or false' }).optional(),
+);
+const csv = z.preprocess(
+  (v) =>
+    typeof v === 'string'
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : (v ?? []),
+  z.array(z.string()),
+);
+
+export const envSchema = z.object({
+  // Core
+  NODE_ENV: z.preprocess(emptyToUndefined, z.enum(['development', 'production', 'test']).default('development')),
+  PORT: int(8000, 0, 65535),
+  HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+  BACKEND_URL: optionalUrl,
+  FRONTEND_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('http://localhost:3000')),
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  TRUST_PROXY: z.preprocess(emptyToUndefined, z.string().default('false')),
+
+  // Database, queue
+  DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+  ),
+  DATABASE_POOL_SIZE: int(10, 1, 200),
+  REDIS_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
+  ),
+  WORKER_CONCURRENCY: int(4, 1, 256),
+
+  // Storage
+  SUPABASE_URL: optionalUrl,
+  SUPABASE_SERVICE_ROLE_KEY: optionalString,
+  SUPABASE_BUCKET: z.preprocess(emptyToUndefined, z.string().default('makeit3d-public')),
+  S3_BUCKET: optionalString,
+  S3_ENDPOINT: optionalUrl,
+  S3_REGION: z.preprocess(emptyToUndefined, z.string().default('us-east-1')),
+  S3_ACCESS_KEY_ID: optionalString,
+  S3_SECRET_ACCESS_KEY: optionalString,
+  S3_FORCE_PATH_STYLE: bool,
+
+  // Shopify
+  SHOPIFY_API_KEY: optionalString,
+  SHOPIFY_API_SECRET: optionalString,
+  SHOPIFY_SCOPES: z.preprocess(emptyToUndefined, z.string().default('read_products,write_products')),
+  SHOPIFY_API_VERSION: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^\d{4}-\d{2}$|^unstable$/, 'must look like 2026-10')
+      .default('2026-10'),
+  ),
+  /** Tests point Shopify calls at the fake: `{shop}` is replaced by the shop domain. */
+  SHOPIFY_ADMIN_URL_TEMPLATE: z.preprocess(emptyToUndefined, z.string().default('https://{shop}')),
+  BILLING_TEST: bool,
+
+  // Secrets
+  JWT_SECRET: optionalString,
+  TOKEN_ENCRYPTION_KEY: optionalString,
+
+  // Image processing
+  MAKEIT3D_API_KEY: optionalString,
+  MAKEIT3D_BASE_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('https://api.makeit3d.io')),
+  PROVIDER_TIMEOUT_S: int(600, 1, 86_400),
+  MAX_UPLOAD_MB: num(20, 0.01, 1024),
+  MAX_INPUT_PIXELS: int(50_000_000, 1, 1_000_000_000),
+
+  // Credits and billing
+  CREDITS_CURRENCY: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[A-Z]{3}$/, 'must be a 3-letter ISO currency code')
+      .default('USD'),
+  ),
+  CREDIT_PLANS: optionalString,
+  FREE_CREDITS: int(10, 0, 1_000_000),
+  SANDBOX_MODE: bool,
+
+  // Rate limits
+  RL_BURST_LIMIT: int(10, 1),
+  RL_BURST_WINDOW: int(1, 1),
+  RL_SUST_LIMIT: int(60, 1),
+  RL_SUST_WINDOW: int(60, 1),
+  RL_UPLOAD_BURST_LIMIT: int(5, 1),
+  RL_UPLOAD_SUST_LIMIT: int(30, 1),
+  RL_ALLOWLIST: csv,
+
+  // Observability
+  SENTRY_DSN: optionalUrl,
+});
+
+export type Env = z.infer<typeof envSchema>;

@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Container } from '../container.js';
+import { registerAuth } from './plugins/auth.js';
+import { registerErrorHandling } from './plugins/errors.js';
+import { registerMetrics } from './plugins/metrics.js';
+import { registerSecurity } from './plugins/security.js';
+import { authRoutes } from './routes/auth.js';
+import { creditRoutes } from './routes/credits.js';
+import { meRoutes } from './routes/me.js';
+import { opsRoutes } from './routes/ops.js';
+import { ErrorSchema } from './schemas.js';
+import { registerValidation } from './validation.js';
+
+export type App = FastifyInstance;
+
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const SECRET_QUERY_PARAMS = /([?&](?:code|hmac|sig|signature|state|token|id_token|session|purchaseId|charge_id)=)[^&]*/gi;
+
+/** Query values that are credentials are replaced before a URL reaches the logs. */
+export function redactUrl(url: string): string {
+  return url.replace(SECRET_QUERY_PARAMS, '$1[redacted]');
+}
+
+export function loggerOptions(level: string): FastifyServerOptions['logger'] {
+  return {
+    level,
+    redact: {
+      paths: [
+        'req.headers.authorization',
+        'req.headers.cookie',
+        'res.headers["set-cookie"]',
+        '*.accessToken',
+        '*.refreshToken',
+        '*.access_token',
+        '*.refresh_token',
+        '*.token',
+        '*.password',
+        '*.secret',
+      ],
+      censor: '[redacted]',
+    },
+    serializers: {
+      req: (req: { method: string; url: string; ip?: string; id?: string }) => ({
+        method: req.method,
+        url: redactUrl(req.url),
+        remoteAddress: req.ip,
+      }),
+    },
+  };
+}
+
+export async function buildApp(container: Container): Promise<App> {
+  const { config } = container;
+  const options: FastifyServerOptions = {
+    logger: container.loggerOptions ?? loggerOptions(config.logLevel),
+    // proxy-addr accepts a hop count too; fastify's type omits it.
+    trustProxy: config.http.trustProxy as FastifyServerOptions['trustProxy'],
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 1024 * 1024,
+    // Every request gets a 4xx JSON answer for malformed HTTP too (not only a closed socket).
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return;
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify(
+        status === 431
+          ? { error: 'Request header fields too large', code: 'HEADERS_TOO_LARGE' }
+          : { error: 'Bad request', code: 'BAD_REQUEST' },
+      );
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+          `Connection: close\r\n\r\n${body}`,
+      );
+    },
+    routerOptions: { maxParamLength: 2048 },
+  };
+  const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+
+  registerValidation(app);
+  registerErrorHandling(app);
+  app.addSchema(ErrorSchema);
+  registerMetrics(app, container.metrics);
+  await registerSecurity(app, config);
+  await app.register(fastifyCookie);
+  registerAuth(app, container.auth);
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'Image credits app API',
+        description: 'Backend of an embedded Shopify app that edits product images and sells image credits.',
+        version: '0.1.0',
+      },
+      components: {
+        securitySchemes: {
+          sessionCookie: { type: 'apiKey', in: 'cookie', name: 'session' },
+          shopifySessionToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
+        },
+      },
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  await app.register(opsRoutes(container));
+  await app.register(authRoutes(container));
+  await app.register(meRoutes(container));
+  await app.register(creditRoutes(container));
+
+  return app;
+}

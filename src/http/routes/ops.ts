@@ -1,0 +1,78 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Container } from '../../container.js';
+
+const CheckState = Type.Union([Type.Literal('ok'), Type.Literal('fail')]);
+const ReadyAnswer = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('not_ready')]),
+  checks: Type.Object({ db: CheckState, queue: CheckState, storage: CheckState }),
+});
+const CHECK_TIMEOUT_MS = 3000;
+
+async function probe(check: () => Promise<void>): Promise<'ok' | 'fail'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([check(), timeout]);
+    return 'ok';
+  } catch {
+    return 'fail';
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export const opsRoutes =
+  (c: Container): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    app.get(
+      '/health',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Liveness: touches no dependency',
+          response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+        },
+      },
+      async () => ({ status: 'ok' as const }),
+    );
+
+    app.get(
+      '/ready',
+      {
+        schema: {
+          tags: ['operations'],
+          summary: 'Readiness: database, queue and storage',
+          response: { 200: ReadyAnswer, 503: ReadyAnswer },
+        },
+      },
+      async (_request, reply) => {
+        const [db, queue, storage] = await Promise.all([
+          probe(c.checks.db),
+          probe(c.checks.queue),
+          probe(c.checks.storage),
+        ]);
+        const ready = db === 'ok' && queue === 'ok' && storage === 'ok';
+        return reply
+          .status(ready ? 200 : 503)
+          .send({ status: ready ? 'ready' : 'not_ready', checks: { db, queue, storage } });
+      },
+    );
+
+    app.get(
+      '/metrics',
+      { schema: { tags: ['operations'], summary: 'Prometheus metrics', produces: ['text/plain'] } },
+      async (_request, reply) => {
+        await c.refreshGauges?.();
+        return reply.type(c.metrics.registry.contentType).send(await c.metrics.registry.metrics());
+      },
+    );
+
+    app.get(
+      '/openapi.json',
+      { schema: { tags: ['operations'], summary: 'The OpenAPI 3 document of this API' } },
+      async () => app.swagger(),
+    );
+  };

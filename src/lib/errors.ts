@@ -1,0 +1,80 @@
+/**
+ * Typed domain errors. Domain code throws these; src/http/plugins/errors.ts
+ * maps each kind to one HTTP status and error code.
+ */
+export type DomainErrorKind =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'insufficient_credits'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'unavailable';
+
+export class DomainError extends Error {
+  override name = 'DomainError';
+  constructor(
+    readonly kind: DomainErrorKind,
+    message: string,
+    /** Machine-readable code; defaults per kind in the HTTP mapping. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
+export class InvalidInputError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('invalid', message, code);
+  }
+}
+
+export class UnauthenticatedError extends DomainError {
+  constructor(message = 'Authentication required') {
+    super('unauthenticated', message);
+  }
+}
+
+export class NotFoundError extends DomainError {
+  constructor(message = 'Not found') {
+    super('not_found', message);
+  }
+}
+
+export class ConflictError extends DomainError {
+  constructor(message: string, code?: string) {
+    super('conflict', message, code);
+  }
+}
+
+export class InsufficientCreditsError extends DomainError {
+  constructor(readonly remaining: number) {
+    super('insufficient_credits', 'Not enough credits. Please purchase more.');
+  }
+}
+
+export class PayloadTooLargeError extends DomainError {
+  constructor(message = 'Payload too large') {
+    super('payload_too_large', message);
+  }
+}
+
+export class UnsupportedMediaTypeError extends DomainError {
+  constructor(message = 'Unsupported media type') {
+    super('unsupported_media_type', message);
+  }
+}
+
+export class RateLimitedError extends DomainError {
+  constructor(readonly retryAfterSeconds: number) {
+    super('rate_limited', 'Rate limit exceeded');
+  }
+}
+
+export class UnavailableError extends DomainError {
+  constructor(message = 'Service unavailable') {
+    super('unavailable', message);
+  }
+}

@@ -1,0 +1,40 @@
+import type { Db } from '../../adapters/db/client.js';
+import { UnauthenticatedError } from '../../lib/errors.js';
+import { signSession, verifySession } from '../../lib/session-jwt.js';
+import { isInstalled } from './shops.js';
+
+export interface AuthenticatorDeps {
+  db: Db;
+  jwtSecret: string;
+  /** Verifies a Shopify session token; absent in local mode (Bearer tokens are then refused). */
+  verifySessionToken?: (token: string) => Promise<string | null>;
+  /** Installs a shop that has a valid session token but no stored access token (token exchange). */
+  installWithSessionToken?: (shop: string, sessionToken: string) => Promise<void>;
+}
+
+export type Authenticator = ReturnType<typeof createAuthenticator>;
+
+export function createAuthenticator(deps: AuthenticatorDeps) {
+  return {
+    issueSession: (shop: string) => signSession(deps.jwtSecret, shop),
+
+    /** compat cookie: a valid session JWT for a shop that is installed now. */
+    async fromSessionCookie(token: string): Promise<string> {
+      const shop = await verifySession(deps.jwtSecret, token);
+      if (!shop) throw new UnauthenticatedError('Invalid or expired session');
+      if (!(await isInstalled(deps.db, shop))) throw new UnauthenticatedError('Shop is not installed');
+      return shop;
+    },
+
+    /** Embedded app: a Shopify session token; a shop without a stored token is installed by token exchange. */
+    async fromSessionToken(token: string): Promise<string> {
+      const shop = deps.verifySessionToken ? await deps.verifySessionToken(token) : null;
+      if (!shop) throw new UnauthenticatedError('Invalid or expired session token');
+      if (!(await isInstalled(deps.db, shop))) {
+        if (!deps.installWithSessionToken) throw new UnauthenticatedError('Shop is not installed');
+        await deps.installWithSessionToken(shop, token);
+      }
+      return shop;
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { and, eq, isNotNull, isNull } from 'drizzle-orm';
+import type { Db, DbOrTx } from '../../adapters/db/client.js';
+import { shops } from '../../adapters/db/schema.js';
+import { credit, openAccount } from '../ledger/ledger.js';
+
+/** The reference of the one free grant a shop ever gets (unique in the ledger). */
+export const FREE_GRANT_REFERENCE = 'first-install';
+
+export interface InstallResult {
+  /** True only on the very first install of this shop. */
+  firstInstall: boolean;
+}
+
+/**
+ * Marks the shop installed (again) and grants the free credits on its first
+ * install only: the ledger's unique (shop, grant, first-install) makes a
+ * reinstall, or two installs racing, grant nothing more.
+ */
+export async function installShop(
+  db: Db,
+  shop: string,
+  freeCredits: number,
+  fields: Partial<Pick<typeof shops.$inferInsert, 'scopes' | 'accessTokenEnc' | 'accessTokenExpiresAt' | 'refreshTokenEnc' | 'refreshTokenExpiresAt'>> = {},
+): Promise<InstallResult> {
+  return db.transaction(async (tx) => {
+    const now = new Date();
+    await tx
+      .insert(shops)
+      .values({ domain: shop, installedAt: now, ...fields })
+      .onConflictDoUpdate({
+        target: shops.domain,
+        set: { installedAt: now, uninstalledAt: null, updatedAt: now, ...fields },
+      });
+    await openAccount(tx, shop);
+    if (freeCredits <= 0) return { firstInstall: false };
+    const grant = await credit(tx, { shop, reason: 'grant', reference: FREE_GRANT_REFERENCE }, freeCredits);
+    return { firstInstall: grant.applied };
+  });
+}
+
+export async function isInstalled(db: DbOrTx, shop: string): Promise<boolean> {
+  const [row] = await db
+    .select({ domain: shops.domain })
+    .from(shops)
+    .where(and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt)));
+  return Boolean(row);
+}
+
+export async function getShop(db: DbOrTx, shop: string) {
+  const [row] = await db.select().from(shops).where(eq(shops.domain, shop));
+  return row ?? null;
+}
