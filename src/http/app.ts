@@ -18,6 +18,12 @@ import { registerValidation } from './validation.js';
 
 export type App = FastifyInstance;
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeList: Array<{ method: string; url: string }>;
+  }
+}
+
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const SECRET_QUERY_PARAMS = /([?&](?:code|hmac|sig|signature|state|token|id_token|session|purchaseId|charge_id)=)[^&]*/gi;
@@ -86,8 +92,26 @@ export async function buildApp(container: Container): Promise<App> {
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Every route this app serves (for the test that /docs lists them all).
+  const routes: Array<{ method: string; url: string }> = [];
+  app.decorate('routeList', routes);
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      // HEAD mirrors GET; OPTIONS is the CORS preflight catch-all.
+      if (method !== 'HEAD' && method !== 'OPTIONS' && !route.url.startsWith('/docs')) routes.push({ method, url: route.url });
+    }
+  });
+
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+  });
+  // While shutting down, answers in flight close their keep-alive connection, so close() can finish.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) void reply.header('connection', 'close');
   });
 
   registerValidation(app);
