@@ -7,6 +7,7 @@ import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
 import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
 import type { Storage } from './adapters/storage/storage.js';
+import { createPurchases, type Purchases } from './modules/ledger/purchases.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
 
 /**
@@ -20,6 +21,7 @@ export interface Container {
   metrics: Metrics;
   storage: Storage;
   auth: Authenticator;
+  purchases: Purchases;
   checks: { db: () => Promise<void>; queue: () => Promise<void>; storage: () => Promise<void> };
   refreshGauges?: () => Promise<void>;
   /** Overrides the app's logger (tests pass `false`). */
@@ -61,9 +63,19 @@ export async function createContainer(config: Config, options: ContainerOptions 
       ...(shopify ? { verifySessionToken: (token: string) => verifySessionToken(token, shopify) } : {}),
     });
 
+    const purchases = createPurchases({
+      db: database.db,
+      plans: config.credits.plans,
+      sandbox: config.credits.sandbox,
+      billingTest: config.shopify.billingTest,
+      confirmUrl: (planId, pendingId) =>
+        `${config.http.backendUrl}/credits/confirm?planId=${encodeURIComponent(planId)}&purchaseId=${pendingId}`,
+    });
+
     return {
       config,
       database,
+      purchases,
       db: database.db,
       metrics: createMetrics(),
       storage,

@@ -1,10 +1,22 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
-import { balanceOf } from '../../modules/ledger/ledger.js';
+import { InvalidInputError } from '../../lib/errors.js';
+import { balanceOf, listTransactions } from '../../modules/ledger/ledger.js';
 import { shopOf } from '../plugins/auth.js';
-import { responses } from '../schemas.js';
+import { responses, StrictObject } from '../schemas.js';
 import { AUTHENTICATED } from '../security-schemes.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+
+const Plan = Type.Object({ id: Type.String(), credits: Type.Integer(), price: Type.String(), currency: Type.String() });
+const Transaction = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  delta: Type.Integer(),
+  reason: Type.String(),
+  reference: Type.String(),
+  balance_after: Type.Integer(),
+  created_at: Type.String({ format: 'date-time' }),
+});
 
 export const creditRoutes =
   (c: Container): FastifyPluginAsyncTypebox =>
@@ -21,5 +33,106 @@ export const creditRoutes =
         },
       },
       async (request) => ({ credits: await balanceOf(c.db, shopOf(request)) }),
+    );
+
+    app.get(
+      '/credits/plans',
+      {
+        schema: {
+          tags: ['credits'],
+          summary: 'The credit plans on sale',
+          response: responses({ 200: Type.Object({ plans: Type.Array(Plan) }) }),
+        },
+      },
+      async () => ({ plans: c.config.credits.plans }),
+    );
+
+    app.get(
+      '/credits/transactions',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['credits'],
+          summary: "The shop's ledger, newest first",
+          security: AUTHENTICATED,
+          querystring: Type.Object({
+            limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+            cursor: Type.Optional(Type.String({ maxLength: 200 })),
+          }),
+          response: responses({
+            200: Type.Object({ transactions: Type.Array(Transaction), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          }),
+        },
+      },
+      async (request) => {
+        const { limit, cursor } = request.query;
+        const rows = await listTransactions(c.db, shopOf(request), limit + 1, cursor ? decodeCursor(cursor) : undefined);
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
+        return {
+          transactions: page.map((r) => ({
+            id: r.id,
+            delta: r.delta,
+            reason: r.reason,
+            reference: r.reference,
+            balance_after: r.balanceAfter,
+            created_at: r.createdAt.toISOString(),
+          })),
+          next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+        };
+      },
+    );
+
+    app.post(
+      '/credits/checkout',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['credits'],
+          summary: 'Start buying a plan: answers the URL where the merchant approves the charge',
+          security: AUTHENTICATED,
+          body: StrictObject({ planId: Type.String({ minLength: 1, maxLength: 64 }) }),
+          response: responses({ 200: Type.Object({ confirmationUrl: Type.String() }) }),
+        },
+      },
+      async (request) => {
+        const { confirmationUrl } = await c.purchases.checkout(shopOf(request), request.body.planId);
+        return { confirmationUrl };
+      },
+    );
+
+    app.get(
+      '/credits/confirm',
+      {
+        schema: {
+          tags: ['credits'],
+          summary: "Where the merchant lands after approving a charge (Shopify's return URL)",
+          description:
+            'No session needed: purchaseId is our unguessable pending-purchase id; its row names the shop and the plan. ' +
+            'Credits an ACTIVE purchase once, then redirects to the dashboard.',
+          querystring: Type.Object({
+            purchaseId: Type.String({ maxLength: 64 }),
+            planId: Type.Optional(Type.String({ maxLength: 64 })),
+            charge_id: Type.Optional(Type.String({ maxLength: 64 })),
+          }),
+          response: { 302: Type.Null({ description: 'Redirect to the dashboard' }), '4xx': Type.Ref('Error') },
+        },
+      },
+      async (request, reply) => {
+        const { purchaseId, planId } = request.query;
+        const result = await c.purchases.confirm(purchaseId, planId);
+        const front = c.config.http.frontendUrl;
+        switch (result.outcome) {
+          case 'credited':
+          case 'already_credited':
+            return reply.redirect(`${front}/dashboard?credits_added=${result.credits}`, 302);
+          case 'pending':
+            return reply.redirect(`${front}/payment-pending`, 302);
+          case 'declined':
+            return reply.redirect(`${front}/dashboard?purchase=declined`, 302);
+          default:
+            throw new InvalidInputError('Unknown purchase state');
+        }
+      },
     );
   };

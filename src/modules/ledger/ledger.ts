@@ -1,5 +1,6 @@
-import { and, desc, eq, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../adapters/db/client.js';
+import { afterKeyset, type Keyset, keysetAt } from '../../adapters/db/keyset.js';
 import { creditTransactions, shopCredits } from '../../adapters/db/schema.js';
 import { InsufficientCreditsError, InvalidInputError } from '../../lib/errors.js';
 
@@ -52,7 +53,19 @@ async function apply(db: DbOrTx, entry: LedgerEntry, delta: number): Promise<Led
         select ${entry.shop}, ${delta}, ${entry.reason}, ${entry.reference}, balance from upd
         returning id, balance_after`);
       const row = (result as unknown as { rows: Array<{ id: string; balance_after: number }> }).rows[0];
-      return row ? { applied: true as const, transactionId: row.id, balanceAfter: Number(row.balance_after) } : null;
+      if (row) return { applied: true as const, transactionId: row.id, balanceAfter: Number(row.balance_after) };
+      // No balance change: a replay of an entry already made is a duplicate, not a shortage.
+      const [done] = await sp
+        .select({ id: creditTransactions.id })
+        .from(creditTransactions)
+        .where(
+          and(
+            eq(creditTransactions.shop, entry.shop),
+            eq(creditTransactions.reason, entry.reason),
+            eq(creditTransactions.reference, entry.reference),
+          ),
+        );
+      return done ? { applied: false as const, reason: 'duplicate' as const } : null;
     });
   } catch (err) {
     if (isUniqueViolation(err)) return { applied: false, reason: 'duplicate' };
@@ -102,6 +115,8 @@ export interface LedgerRow {
   reference: string;
   balanceAfter: number;
   createdAt: Date;
+  /** created_at at full precision, for the next page's cursor. */
+  at: string;
 }
 
 /** Newest first; the cursor is the last row's (created_at, id). */
@@ -109,7 +124,7 @@ export async function listTransactions(
   db: DbOrTx,
   shop: string,
   limit: number,
-  after?: { createdAt: Date; id: string },
+  after?: Keyset,
 ): Promise<LedgerRow[]> {
   const t = creditTransactions;
   return db
@@ -120,12 +135,13 @@ export async function listTransactions(
       reference: t.reference,
       balanceAfter: t.balanceAfter,
       createdAt: t.createdAt,
+      at: keysetAt(t.createdAt),
     })
     .from(t)
     .where(
       and(
         eq(t.shop, shop),
-        after ? or(lt(t.createdAt, after.createdAt), and(eq(t.createdAt, after.createdAt), lt(t.id, after.id))) : undefined,
+        after ? afterKeyset(t.createdAt, t.id, after) : undefined,
       ),
     )
     .orderBy(desc(t.createdAt), desc(t.id))
