@@ -3,10 +3,21 @@ import type { FastifyServerOptions } from 'fastify';
 import { Redis } from 'ioredis';
 import type { Config } from './config/load.js';
 import { type Database, type Db, openDatabase } from './adapters/db/client.js';
+import { createMemoryImageEvents, createRedisImageEvents, type ImageEvents } from './adapters/events/image-events.js';
+import { createImageInspector } from './adapters/images/inspect.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
+import { createProcessor } from './adapters/processor/index.js';
+import type { Processor } from './adapters/processor/processor.js';
+import { createBullQueue } from './adapters/queue/bullmq.js';
+import { createEmbeddedQueue } from './adapters/queue/embedded.js';
+import { checkHandlers, type JobQueue } from './adapters/queue/queue.js';
 import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
 import type { Storage } from './adapters/storage/storage.js';
+import { JOB_TYPES, PROCESS_IMAGE } from './jobs/catalogue.js';
+import { createProcessImageHandler } from './jobs/process-image.js';
+import { findStuckImages } from './modules/images/images.js';
+import { createUploads, type Uploads } from './modules/images/upload.js';
 import { createPurchases, type Purchases } from './modules/ledger/purchases.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
 
@@ -20,10 +31,21 @@ export interface Container {
   db: Db;
   metrics: Metrics;
   storage: Storage;
+  queue: JobQueue;
+  processor: Processor;
+  events: ImageEvents;
   auth: Authenticator;
   purchases: Purchases;
+  uploads: Uploads;
   checks: { db: () => Promise<void>; queue: () => Promise<void>; storage: () => Promise<void> };
-  refreshGauges?: () => Promise<void>;
+  refreshGauges(): Promise<void>;
+  /**
+   * Runs the jobs in this process (embedded mode's API, or `npm run worker`),
+   * with the periodic sweeper of stuck images and the purchase reconciliation.
+   */
+  startBackgroundWork(): Promise<void>;
+  /** Called first on close (open SSE streams end themselves here). */
+  onShutdown(listener: () => void): void;
   /** Overrides the app's logger (tests pass `false`). */
   loggerOptions?: FastifyServerOptions['logger'];
   close(): Promise<void>;
@@ -33,6 +55,10 @@ export interface ContainerOptions {
   loggerOptions?: FastifyServerOptions['logger'];
   /** Runs migrations after opening the database (default true). */
   migrate?: boolean;
+  /** Where background errors go (the app's logger in the entry points). */
+  logError?: (err: unknown, context: Record<string, unknown>) => void;
+  /** Sweeper and reconciliation period (tests shorten it). */
+  maintenanceIntervalMs?: number;
 }
 
 /** A key for one purpose, derived from the JWT secret so operators manage one secret. */
@@ -41,12 +67,16 @@ export function deriveKey(secret: string, purpose: string): string {
 }
 
 export async function createContainer(config: Config, options: ContainerOptions = {}): Promise<Container> {
+  const logError = options.logError ?? (() => {});
   const database = await openDatabase(config.database);
   const closers: Array<() => Promise<unknown>> = [() => database.close()];
+  const shutdownListeners = new Set<() => void>();
   try {
     if (options.migrate !== false) await database.migrate();
-
+    const db = database.db;
+    const metrics = createMetrics();
     const storage = createStorage(config);
+
     const redis = config.redisUrl
       ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
       : null;
@@ -56,38 +86,94 @@ export async function createContainer(config: Config, options: ContainerOptions 
       closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
     }
 
+    const events = redis ? await createRedisImageEvents(redis) : createMemoryImageEvents();
+    closers.unshift(() => events.close());
+
+    const onJobError = (err: unknown, job: { id: string; type: string }) => logError(err, { job: job.id, type: job.type });
+    const queue: JobQueue = config.redisUrl
+      ? createBullQueue({ redisUrl: config.redisUrl, concurrency: config.workerConcurrency, onError: onJobError })
+      : createEmbeddedQueue({ db, concurrency: config.workerConcurrency, onError: onJobError });
+    closers.unshift(() => queue.close());
+
+    const processor = createProcessor(config, {
+      onProviderCall: (operation, call, seconds) => metrics.providerLatency.observe({ operation, call }, seconds),
+    });
+
     const shopify = config.shopify.mode === 'shopify' ? config.shopify : null;
     const auth = createAuthenticator({
-      db: database.db,
+      db,
       jwtSecret: config.jwtSecret,
       ...(shopify ? { verifySessionToken: (token: string) => verifySessionToken(token, shopify) } : {}),
     });
 
     const purchases = createPurchases({
-      db: database.db,
+      db,
       plans: config.credits.plans,
       sandbox: config.credits.sandbox,
       billingTest: config.shopify.billingTest,
       confirmUrl: (planId, pendingId) =>
         `${config.http.backendUrl}/credits/confirm?planId=${encodeURIComponent(planId)}&purchaseId=${pendingId}`,
+      onReconcileError: (pendingId, err) => logError(err, { reconcile: pendingId }),
     });
+
+    const uploads = createUploads({
+      db,
+      storage,
+      inspect: createImageInspector(config.maxInputPixels),
+      enqueue: (imageId) => queue.enqueue(PROCESS_IMAGE, imageId, { imageId }),
+    });
+
+    const timers: NodeJS.Timeout[] = [];
+    async function maintenance() {
+      // Images left `queued` (an enqueue lost after commit) or `processing` well past the
+      // provider deadline (a lost worker) are enqueued again; the handler resumes or fails them.
+      const stuck = await findStuckImages(db, 120, config.providerTimeoutMs / 1000 + 300);
+      for (const image of stuck) await queue.enqueue(PROCESS_IMAGE, image.id, { imageId: image.id });
+      await purchases.reconcile();
+    }
 
     return {
       config,
       database,
-      purchases,
-      db: database.db,
-      metrics: createMetrics(),
+      db,
+      metrics,
       storage,
+      queue,
+      processor,
+      events,
       auth,
+      purchases,
+      uploads,
       checks: {
         db: () => database.ping(),
-        // The embedded queue lives in the database; BullMQ lives in Redis.
-        queue: redis ? async () => void (await redis.ping()) : () => database.ping(),
+        queue: () => queue.check(),
         storage: () => storage.check(),
       },
+      async refreshGauges() {
+        const counts = await queue.counts().catch(() => null);
+        if (counts) for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ state }, n);
+      },
+      async startBackgroundWork() {
+        const handlers = {
+          [PROCESS_IMAGE]: createProcessImageHandler({
+            db,
+            storage,
+            processor,
+            events,
+            timeoutMs: config.providerTimeoutMs,
+            onOutcome: (outcome, operation) => metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome }),
+          }),
+        };
+        checkHandlers(JOB_TYPES, handlers);
+        await queue.start(handlers);
+        const every = options.maintenanceIntervalMs ?? 60_000;
+        timers.push(setInterval(() => void maintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
+      },
+      onShutdown: (listener) => void shutdownListeners.add(listener),
       ...(options.loggerOptions !== undefined ? { loggerOptions: options.loggerOptions } : {}),
       async close() {
+        for (const timer of timers) clearInterval(timer);
+        for (const listener of shutdownListeners) listener();
         for (const close of closers) await close();
       },
     };

@@ -3,8 +3,13 @@ import { buildApp } from '../http/app.js';
 import { configFromEnvironment, onShutdownSignal } from './bootstrap.js';
 
 const config = configFromEnvironment();
-const container = await createContainer(config);
+const background: { log?: (err: unknown, context: Record<string, unknown>) => void } = {};
+const container = await createContainer(config, { logError: (err, context) => background.log?.(err, context) });
 const app = await buildApp(container);
+background.log = (err, context) => app.log.error({ err, ...context }, 'background work failed');
+
+// Embedded mode runs the jobs in this process; with Redis, `npm run worker` does.
+if (!config.redisUrl) await container.startBackgroundWork();
 
 onShutdownSignal(async (signal) => {
   app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');

@@ -17,13 +17,19 @@ export interface TestApp {
  * The real app, on a fresh database of the given kind and a temporary
  * DATA_DIR. `env` holds environment variables as an operator would set them.
  */
-export async function createTestApp(opts: { db?: DbKind; env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function createTestApp(
+  opts: { db?: DbKind; env?: Record<string, string>; jobs?: boolean; maintenanceIntervalMs?: number } = {},
+): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'app-test-'));
   const { options, cleanup } = await freshDatabaseOptions(opts.db ?? 'pglite');
   const config: Config = { ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...opts.env }), database: options };
-  const container = await createContainer(config, { loggerOptions: false });
+  const container = await createContainer(config, {
+    loggerOptions: false,
+    ...(opts.maintenanceIntervalMs ? { maintenanceIntervalMs: opts.maintenanceIntervalMs } : {}),
+  });
   const app = await buildApp(container);
   await app.ready();
+  if (opts.jobs) await container.startBackgroundWork();
   return {
     app,
     container,

@@ -1,0 +1,91 @@
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
+
+export interface BullQueueOptions {
+  /** Connection options for BullMQ's own connections (it needs blocking ones of its own). */
+  redisUrl: string;
+  concurrency: number;
+  maxAttempts?: number;
+  queueName?: string;
+  onError?: (err: unknown, job: { id: string; type: string }) => void;
+}
+
+function connectionFromUrl(url: string) {
+  const u = new URL(url);
+  return {
+    host: u.hostname,
+    port: Number(u.port || 6379),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === 'rediss:' ? { tls: {} } : {}),
+    // BullMQ's production notes: workers wait for Redis forever, producers fail fast.
+    maxRetriesPerRequest: null,
+  };
+}
+
+/**
+ * BullMQ on Redis: the API enqueues, `npm run worker` processes consume (any
+ * number, on any machine). Job id = image id, so a duplicate enqueue is a no-op;
+ * stalled jobs (a killed worker) are picked up again by BullMQ itself.
+ */
+export function createBullQueue(opts: BullQueueOptions): JobQueue {
+  const name = opts.queueName ?? 'jobs';
+  const maxAttempts = opts.maxAttempts ?? 5;
+  const connection = connectionFromUrl(opts.redisUrl);
+  const queue = new Queue(name, {
+    connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 },
+  });
+  queue.on('error', () => {}); // surfaced by check(); ioredis reconnects
+  let worker: Worker | null = null;
+  const stop = new AbortController();
+
+  return {
+    kind: 'bullmq',
+    async enqueue(type, id, payload) {
+      await queue.add(type, payload, {
+        jobId: id,
+        attempts: maxAttempts,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: { age: 24 * 3600, count: 10_000 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      });
+    },
+    async start(handlers: Record<string, JobHandler>) {
+      if (worker) return;
+      worker = new Worker(
+        name,
+        async (job) => {
+          const handler = handlers[job.name];
+          if (!handler) throw new UnrecoverableError(`no handler for ${job.name}`);
+          try {
+            await handler(job.data as Record<string, unknown>, {
+              attempt: job.attemptsMade + 1,
+              maxAttempts: job.opts.attempts ?? maxAttempts,
+              signal: stop.signal,
+            });
+          } catch (err) {
+            if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
+            throw err;
+          }
+        },
+        { connection, concurrency: opts.concurrency, lockDuration: 60_000, maxStalledCount: 3 },
+      );
+      worker.on('error', () => {});
+      worker.on('failed', (job, err) => opts.onError?.(err, { id: job?.id ?? '-', type: job?.name ?? '-' }));
+    },
+    async check() {
+      await queue.getJobCounts('waiting'); // a real round trip to Redis
+    },
+    async counts() {
+      const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
+      return { waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 };
+    },
+    async close() {
+      stop.abort();
+      // close() waits for the jobs in progress; aborted handlers end quickly and are retried later.
+      await worker?.close();
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,154 @@
+import { sql } from 'drizzle-orm';
+import type { Db } from '../db/client.js';
+import { jobs } from '../db/schema.js';
+import { backoffMs, type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
+
+export interface EmbeddedQueueOptions {
+  db: Db;
+  concurrency: number;
+  maxAttempts?: number;
+  /** A claimed job is owned for this long and renewed while it runs; a crash frees it after that. */
+  leaseMs?: number;
+  /** How often idle workers look for due retries. */
+  pollMs?: number;
+  onError?: (err: unknown, job: { id: string; type: string }) => void;
+}
+
+interface Claimed {
+  id: string;
+  type: string;
+  payload: Record<string, unknown>;
+  attempts: number;
+}
+
+/**
+ * The in-process queue of embedded mode. Jobs live in the `jobs` table (the
+ * upload transaction writes them), so a restart resumes them: a job whose
+ * lease ran out (its process died) is claimed again.
+ */
+export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
+  const { db } = opts;
+  const maxAttempts = opts.maxAttempts ?? 5;
+  const leaseMs = opts.leaseMs ?? 60_000;
+  const pollMs = opts.pollMs ?? 1000;
+  const stop = new AbortController();
+  const running = new Set<Promise<void>>();
+  /** Idle workers waiting for work; enqueue wakes one, close wakes all. */
+  const idle = new Set<() => void>();
+  let started = false;
+
+  const rows = <T>(r: unknown) => (r as { rows: T[] }).rows;
+
+  async function claim(): Promise<Claimed | null> {
+    const r = await db.execute(sql`
+      update jobs set status = 'active', attempts = attempts + 1,
+        locked_until = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
+      where id = (
+        select id from jobs
+        where (status = 'queued' and run_at <= now()) or (status = 'active' and locked_until < now())
+        order by run_at limit 1 for update skip locked)
+      returning id, type, payload, attempts`);
+    return rows<Claimed>(r)[0] ?? null;
+  }
+
+  async function finish(id: string, status: 'completed' | 'failed', error?: string) {
+    await db.execute(
+      sql`update jobs set status = ${status}, locked_until = null, last_error = ${error ?? null}, updated_at = now() where id = ${id}`,
+    );
+  }
+
+  async function retryLater(id: string, delayMs: number, error: string, countAttempt: boolean) {
+    await db.execute(sql`
+      update jobs set status = 'queued', locked_until = null, last_error = ${error},
+        attempts = attempts - ${countAttempt ? 0 : 1},
+        run_at = now() + make_interval(secs => ${delayMs / 1000}), updated_at = now()
+      where id = ${id}`);
+  }
+
+  async function run(job: Claimed, handler: JobHandler) {
+    const renew = setInterval(() => {
+      void db
+        .execute(sql`update jobs set locked_until = now() + make_interval(secs => ${leaseMs / 1000}) where id = ${job.id}`)
+        .catch(() => {});
+    }, leaseMs / 3);
+    try {
+      await handler(job.payload, { attempt: job.attempts, maxAttempts, signal: stop.signal });
+      await finish(job.id, 'completed');
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      if (stop.signal.aborted) {
+        // Shutdown interrupted it: run again at the next start, without counting this attempt.
+        await retryLater(job.id, 0, message, false);
+      } else if (err instanceof PermanentJobError || job.attempts >= maxAttempts) {
+        opts.onError?.(err, job);
+        await finish(job.id, 'failed', message);
+      } else {
+        opts.onError?.(err, job);
+        await retryLater(job.id, backoffMs(job.attempts), message, true);
+      }
+    } finally {
+      clearInterval(renew);
+    }
+  }
+
+  async function workerLoop(handlers: Record<string, JobHandler>) {
+    while (!stop.signal.aborted) {
+      let job: Claimed | null = null;
+      try {
+        job = await claim();
+      } catch (err) {
+        opts.onError?.(err, { id: '-', type: 'claim' });
+      }
+      if (job) {
+        const handler = handlers[job.type];
+        if (!handler) await finish(job.id, 'failed', `no handler for ${job.type}`);
+        else await run(job, handler).catch((err: unknown) => opts.onError?.(err, job!));
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          idle.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, pollMs);
+        idle.add(done);
+      });
+    }
+  }
+
+  return {
+    kind: 'embedded',
+    async enqueue(type, id, payload) {
+      await db.insert(jobs).values({ id, type, payload }).onConflictDoNothing();
+      idle.values().next().value?.();
+    },
+    async start(handlers) {
+      if (started) return;
+      started = true;
+      for (let i = 0; i < opts.concurrency; i++) {
+        const loop = workerLoop(handlers);
+        running.add(loop);
+        void loop.finally(() => running.delete(loop));
+      }
+    },
+    async check() {
+      await db.execute(sql`select 1 from jobs limit 1`);
+    },
+    async counts() {
+      const r = await db.execute(sql`
+        select
+          (count(*) filter (where status = 'queued' and run_at <= now()))::int as waiting,
+          (count(*) filter (where status = 'active'))::int as active,
+          (count(*) filter (where status = 'queued' and run_at > now()))::int as delayed,
+          (count(*) filter (where status = 'failed'))::int as failed
+        from jobs`);
+      return rows<{ waiting: number; active: number; delayed: number; failed: number }>(r)[0]!;
+    },
+    async close() {
+      stop.abort();
+      for (const done of [...idle]) done();
+      await Promise.allSettled([...running]);
+    },
+  };
+}

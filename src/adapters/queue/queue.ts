@@ -1,0 +1,38 @@
+export interface JobContext {
+  /** 1 for the first run. */
+  attempt: number;
+  maxAttempts: number;
+  /** Aborted on shutdown: stop, the job runs again after the restart. */
+  signal: AbortSignal;
+}
+
+export type JobHandler = (payload: Record<string, unknown>, ctx: JobContext) => Promise<void>;
+
+/** The queue port: at-least-once delivery, one job per id. */
+export interface JobQueue {
+  readonly kind: 'embedded' | 'bullmq';
+  /** Idempotent by id: enqueueing an id twice runs it once. */
+  enqueue(type: string, id: string, payload: Record<string, unknown>): Promise<void>;
+  /** Starts consuming with exactly one handler per job type. */
+  start(handlers: Record<string, JobHandler>): Promise<void>;
+  check(): Promise<void>;
+  counts(): Promise<{ waiting: number; active: number; delayed: number; failed: number }>;
+  close(): Promise<void>;
+}
+
+/** Thrown by a handler: do not retry. */
+export class PermanentJobError extends Error {
+  override name = 'PermanentJobError';
+}
+
+/** Every job type has exactly one handler (checked at start, so a typo cannot strand jobs). */
+export function checkHandlers(types: readonly string[], handlers: Record<string, JobHandler>): void {
+  const missing = types.filter((t) => typeof handlers[t] !== 'function');
+  const unknown = Object.keys(handlers).filter((t) => !types.includes(t));
+  if (missing.length || unknown.length) {
+    throw new Error(`job handlers do not match the catalogue: missing [${missing.join(', ')}], unknown [${unknown.join(', ')}]`);
+  }
+}
+
+/** Retry delays: 2 s, 4 s, 8 s ... capped at 60 s. */
+export const backoffMs = (attempt: number) => Math.min(60_000, 1000 * 2 ** attempt);

@@ -1,0 +1,286 @@
+import fastifyMultipart from '@fastify/multipart';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Container } from '../../container.js';
+import { InvalidInputError, NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../lib/errors.js';
+import { dashboardStats, getShopImage, type ImageRow, listImages } from '../../modules/images/images.js';
+import { normalizeOperation } from '../../modules/images/operations.js';
+import { IMAGE_STATUSES } from '../../adapters/db/schema.js';
+import { decodeCursor, encodeCursor } from '../cursor.js';
+import { shopOf } from '../plugins/auth.js';
+import { responses, StrictObject } from '../schemas.js';
+import { AUTHENTICATED } from '../security-schemes.js';
+
+const ImageSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  status: Type.Union(IMAGE_STATUSES.map((s) => Type.Literal(s))),
+  operation: Type.String(),
+  filename: Type.String(),
+  original_path: Type.String(),
+  processed_path: Type.Union([Type.String(), Type.Null()]),
+  error_message: Type.Union([Type.String(), Type.Null()]),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+export function imageJson(row: ImageRow) {
+  return {
+    id: row.id,
+    status: row.status,
+    operation: row.operation,
+    filename: row.filename,
+    original_path: row.originalPath,
+    processed_path: row.processedPath,
+    error_message: row.errorMessage,
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}
+
+const SIGNED_URL_TTL_S = 7 * 24 * 60 * 60;
+const HEARTBEAT_MS = 15_000;
+/** Multipart overhead allowed above MAX_UPLOAD_MB before a Content-Length is refused unread. */
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+const dashboardStatus = (status: ImageRow['status']) =>
+  status === 'processed' ? 'Complete' : status === 'failed' ? 'Failed' : 'Importing';
+
+/** Reads the one `file` part and the `operation` field; the file is capped at MAX_UPLOAD_MB while streaming. */
+async function readUpload(request: FastifyRequest) {
+  if (!request.isMultipart()) throw new UnsupportedMediaTypeError('Expected multipart/form-data');
+  let file: { filename: string; data: Buffer } | undefined;
+  let operation: string | undefined;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'file' || file) {
+          part.file.resume();
+          throw new InvalidInputError('Send exactly one file, in the part named "file"', 'INVALID_UPLOAD');
+        }
+        file = { filename: part.filename, data: await part.toBuffer() };
+      } else if (part.fieldname === 'operation') {
+        operation = typeof part.value === 'string' ? part.value : undefined;
+      }
+    }
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    if (err instanceof InvalidInputError || (status && status >= 400 && status < 500)) throw err;
+    throw new InvalidInputError('Malformed multipart body', 'INVALID_MULTIPART');
+  }
+  if (!file) throw new InvalidInputError('Missing the "file" part', 'INVALID_UPLOAD');
+  return { file, operation };
+}
+
+export const imageRoutes =
+  (c: Container): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    await app.register(fastifyMultipart, {
+      limits: {
+        fileSize: c.config.maxUploadBytes,
+        files: 2, // a second file is answered with our own 400
+        fields: 10,
+        fieldSize: 1024,
+        parts: 12,
+        headerPairs: 50,
+      },
+    });
+
+    app.post(
+      '/upload',
+      {
+        onRequest: async (request) => {
+          const length = Number(request.headers['content-length']);
+          if (length > c.config.maxUploadBytes + MULTIPART_OVERHEAD) {
+            throw new PayloadTooLargeError(`Uploads are limited to ${c.config.maxUploadBytes} bytes`);
+          }
+        },
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['images'],
+          summary: 'Upload an image and queue an operation on it (1 credit)',
+          description:
+            'multipart/form-data with one `file` part (PNG, JPEG, WebP, GIF, AVIF, TIFF; sniffed by decoding) and an ' +
+            '`operation` field: remove-bg (aliases remove-background, remove_bg), upscale or downscale. ' +
+            'Answers 202 at once; processing happens in the queue.',
+          consumes: ['multipart/form-data'],
+          security: AUTHENTICATED,
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 255 })) }),
+          response: responses({
+            202: Type.Object({
+              id: Type.String({ format: 'uuid' }),
+              filename: Type.String(),
+              status: Type.Literal('queued'),
+              job_id: Type.String(),
+              celery_job_id: Type.String({ description: 'Same as job_id, for the legacy dashboard' }),
+              remaining_credits: Type.Integer(),
+            }),
+          }),
+        },
+      },
+      async (request, reply) => {
+        const shop = shopOf(request);
+        const { file, operation: rawOperation } = await readUpload(request);
+        const operation = normalizeOperation(rawOperation);
+        if (!operation) {
+          throw new InvalidInputError('operation must be remove-bg, upscale or downscale', 'INVALID_OPERATION');
+        }
+        const answer = await c.uploads.accept({
+          shop,
+          filename: file.filename,
+          data: file.data,
+          operation,
+          ...(request.headers['idempotency-key'] ? { idempotencyKey: request.headers['idempotency-key'] } : {}),
+        });
+        return reply.status(202).send(answer);
+      },
+    );
+
+    app.get(
+      '/images/:id',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['images'],
+          summary: 'One image of the shop',
+          security: AUTHENTICATED,
+          params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+          response: responses({ 200: ImageSchema }),
+        },
+      },
+      async (request) => {
+        const row = await getShopImage(c.db, shopOf(request), request.params.id);
+        if (!row) throw new NotFoundError('Image not found');
+        return imageJson(row);
+      },
+    );
+
+    app.get(
+      '/images',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['images'],
+          summary: "The shop's images, newest first",
+          security: AUTHENTICATED,
+          querystring: Type.Object({
+            status: Type.Optional(Type.Union(IMAGE_STATUSES.map((s) => Type.Literal(s)))),
+            limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
+            cursor: Type.Optional(Type.String({ maxLength: 200 })),
+          }),
+          response: responses({
+            200: Type.Object({ images: Type.Array(ImageSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+          }),
+        },
+      },
+      async (request) => {
+        const { status, limit, cursor } = request.query;
+        const rows = await listImages(c.db, shopOf(request), {
+          limit: limit + 1,
+          ...(status ? { status } : {}),
+          ...(cursor ? { after: decodeCursor(cursor) } : {}),
+        });
+        const page = rows.slice(0, limit);
+        const last = page.at(-1);
+        return {
+          images: page.map(imageJson),
+          next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
+        };
+      },
+    );
+
+    app.get(
+      '/images/events',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['images'],
+          summary: 'Server-Sent Events: an `image` event each time an image of the shop changes status',
+          description: 'Each event carries the same object as GET /images/{id}; a heartbeat comment every 15 s.',
+          security: AUTHENTICATED,
+          produces: ['text/event-stream'],
+        },
+      },
+      async (request, reply) => {
+        const shop = shopOf(request);
+        const raw = reply.raw;
+        // Headers set by earlier hooks (CORS, request id, security) go out with the stream.
+        raw.writeHead(200, {
+          ...(reply.getHeaders() as Record<string, string>),
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        raw.write(': connected\n\n');
+        reply.hijack();
+        const unsubscribe = c.events.subscribe(shop, (imageId) => {
+          void getShopImage(c.db, shop, imageId)
+            .then((row) => {
+              if (row && !raw.destroyed) raw.write(`event: image\ndata: ${JSON.stringify(imageJson(row))}\n\n`);
+            })
+            .catch(() => {});
+        });
+        const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS);
+        const end = () => {
+          clearInterval(heartbeat);
+          unsubscribe();
+          if (!raw.writableEnded) raw.end();
+        };
+        raw.on('close', end);
+        c.onShutdown(end);
+      },
+    );
+
+    app.post(
+      '/image/dashboard-stats',
+      {
+        // The legacy dashboard may POST without a body.
+        preValidation: async (request) => {
+          if (request.body === undefined || request.body === null) request.body = {};
+        },
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['images'],
+          summary: 'Counts by status and the 5 newest processed images',
+          security: AUTHENTICATED,
+          body: StrictObject({
+            shop: Type.Optional(Type.String({ maxLength: 255, description: 'Ignored: the session names the shop' })),
+          }),
+          response: responses({
+            200: Type.Object({
+              stats: Type.Object({
+                total: Type.Integer(),
+                queued: Type.Integer(),
+                processing: Type.Integer(),
+                failed: Type.Integer(),
+                completed: Type.Integer(),
+              }),
+              recent: Type.Array(
+                Type.Object({
+                  id: Type.String(),
+                  url: Type.Union([Type.String(), Type.Null()]),
+                  operation: Type.String(),
+                  status: Type.Union([Type.Literal('Complete'), Type.Literal('Importing'), Type.Literal('Failed')]),
+                }),
+              ),
+            }),
+          }),
+        },
+      },
+      async (request) => {
+        const { stats, recent } = await dashboardStats(c.db, shopOf(request));
+        return {
+          stats,
+          recent: await Promise.all(
+            recent.map(async (row) => ({
+              id: row.id,
+              url: row.processedPath ? await c.storage.signedUrl(row.processedPath, SIGNED_URL_TTL_S) : null,
+              operation: row.operation,
+              status: dashboardStatus(row.status),
+            })),
+          ),
+        };
+      },
+    );
+  };

@@ -1,0 +1,76 @@
+import type { Db } from '../adapters/db/client.js';
+import type { ImageEvents } from '../adapters/events/image-events.js';
+import { PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
+import type { JobHandler } from '../adapters/queue/queue.js';
+import type { Storage } from '../adapters/storage/storage.js';
+import { markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
+
+export interface ProcessImageDeps {
+  db: Db;
+  storage: Storage;
+  processor: Processor;
+  events: ImageEvents;
+  /** PROVIDER_TIMEOUT_S, counted from the first start of the image. */
+  timeoutMs: number;
+  onOutcome?: (outcome: 'processed' | 'failed' | 'retry', operation: string) => void;
+}
+
+/** Signed input URLs given to a remote provider stay valid this long (the spec asks for at least 1 h). */
+const INPUT_URL_TTL_S = 2 * 60 * 60;
+
+/**
+ * Runs one image through the processor. Ends `processed`, or `failed` with
+ * one refund; transient errors are thrown for the queue to retry, and the last
+ * attempt fails the image instead. A repeated run of a finished image does nothing.
+ */
+export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
+  const publish = (shop: string, id: string) => deps.events.publish(shop, id).catch(() => {});
+
+  return async (payload, ctx) => {
+    const imageId = String(payload.imageId);
+    const image = await markProcessing(deps.db, imageId);
+    if (!image) return; // processed, failed, or gone
+    await publish(image.shop, image.id);
+
+    const fail = async (message: string) => {
+      if (await markFailed(deps.db, image.id, message)) {
+        deps.onOutcome?.('failed', image.operation);
+        await publish(image.shop, image.id);
+      }
+    };
+
+    const deadline = new Date((image.startedAt ?? new Date()).getTime() + deps.timeoutMs);
+    if (Date.now() >= deadline.getTime()) return fail('Processing deadline exceeded');
+
+    try {
+      const png = await deps.processor.process({
+        imageId: image.id,
+        operation: image.operation,
+        loadInput: async () => {
+          const { body } = await deps.storage.get(image.originalPath);
+          const chunks: Buffer[] = [];
+          for await (const chunk of body) chunks.push(chunk as Buffer);
+          return Buffer.concat(chunks);
+        },
+        inputUrl: () => deps.storage.signedUrl(image.originalPath, INPUT_URL_TTL_S),
+        providerTaskId: image.providerTaskId,
+        saveProviderTaskId: (taskId) => saveProviderTaskId(deps.db, image.id, taskId),
+        deadline,
+        signal: ctx.signal,
+      });
+      const key = `${image.shop}/processed/${image.id}.png`;
+      await deps.storage.put(key, png, 'image/png');
+      if (await markProcessed(deps.db, image.id, key)) {
+        deps.onOutcome?.('processed', image.operation);
+        await publish(image.shop, image.id);
+      }
+    } catch (err) {
+      if (ctx.signal.aborted) throw err; // shutdown: resumed from the stored provider task id
+      const message = err instanceof Error ? err.message : String(err);
+      if (err instanceof PermanentProcessingError) return fail(message);
+      if (ctx.attempt >= ctx.maxAttempts) return fail(`Gave up after ${ctx.attempt} attempts: ${message}`);
+      deps.onOutcome?.('retry', image.operation);
+      throw err;
+    }
+  };
+}
