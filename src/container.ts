@@ -44,8 +44,6 @@ export interface Container {
    * with the periodic sweeper of stuck images and the purchase reconciliation.
    */
   startBackgroundWork(): Promise<void>;
-  /** Called first on close (open SSE streams end themselves here). */
-  onShutdown(listener: () => void): void;
   /** Overrides the app's logger (tests pass `false`). */
   loggerOptions?: FastifyServerOptions['logger'];
   close(): Promise<void>;
@@ -70,7 +68,6 @@ export async function createContainer(config: Config, options: ContainerOptions 
   const logError = options.logError ?? (() => {});
   const database = await openDatabase(config.database);
   const closers: Array<() => Promise<unknown>> = [() => database.close()];
-  const shutdownListeners = new Set<() => void>();
   try {
     if (options.migrate !== false) await database.migrate();
     const db = database.db;
@@ -169,11 +166,9 @@ export async function createContainer(config: Config, options: ContainerOptions 
         const every = options.maintenanceIntervalMs ?? 60_000;
         timers.push(setInterval(() => void maintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
       },
-      onShutdown: (listener) => void shutdownListeners.add(listener),
       ...(options.loggerOptions !== undefined ? { loggerOptions: options.loggerOptions } : {}),
       async close() {
         for (const timer of timers) clearInterval(timer);
-        for (const listener of shutdownListeners) listener();
         for (const close of closers) await close();
       },
     };

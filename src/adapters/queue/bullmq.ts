@@ -77,6 +77,12 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
     async check() {
       await queue.getJobCounts('waiting'); // a real round trip to Redis
     },
+    async state(id) {
+      const state = await queue.getJobState(id);
+      if (state === 'waiting' || state === 'prioritized' || state === 'waiting-children') return 'waiting';
+      if (state === 'active' || state === 'delayed' || state === 'completed' || state === 'failed') return state;
+      return 'unknown';
+    },
     async counts() {
       const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed');
       return { waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 };

@@ -135,6 +135,13 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
     async check() {
       await db.execute(sql`select 1 from jobs limit 1`);
     },
+    async state(id) {
+      const r = await db.execute(sql`select status, run_at > now() as later from jobs where id = ${id}`);
+      const row = rows<{ status: string; later: boolean }>(r)[0];
+      if (!row) return 'unknown';
+      if (row.status === 'queued') return row.later ? 'delayed' : 'waiting';
+      return row.status as 'active' | 'completed' | 'failed';
+    },
     async counts() {
       const r = await db.execute(sql`
         select

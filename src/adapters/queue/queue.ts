@@ -16,6 +16,8 @@ export interface JobQueue {
   /** Starts consuming with exactly one handler per job type. */
   start(handlers: Record<string, JobHandler>): Promise<void>;
   check(): Promise<void>;
+  /** Where one job is; `unknown` when the queue has no such job (or has dropped it). */
+  state(id: string): Promise<'waiting' | 'active' | 'delayed' | 'completed' | 'failed' | 'unknown'>;
   counts(): Promise<{ waiting: number; active: number; delayed: number; failed: number }>;
   close(): Promise<void>;
 }

@@ -189,6 +189,12 @@ export const imageRoutes =
       },
     );
 
+    // Open event streams end when the server closes, so a graceful shutdown does not wait on them.
+    const openStreams = new Set<() => void>();
+    app.addHook('preClose', async () => {
+      for (const end of openStreams) end();
+    });
+
     app.get(
       '/images/events',
       {
@@ -228,7 +234,8 @@ export const imageRoutes =
           if (!raw.writableEnded) raw.end();
         };
         raw.on('close', end);
-        c.onShutdown(end);
+        openStreams.add(end);
+        raw.on('close', () => openStreams.delete(end));
       },
     );
 
