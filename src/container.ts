@@ -5,6 +5,7 @@ import type { Config } from './config/load.js';
 import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMemoryImageEvents, createRedisImageEvents, type ImageEvents } from './adapters/events/image-events.js';
 import { createImageInspector } from './adapters/images/inspect.js';
+import { optimizePng } from './adapters/images/optimize.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
 import { createProcessor } from './adapters/processor/index.js';
 import type { Processor } from './adapters/processor/processor.js';
@@ -158,6 +159,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
             processor,
             events,
             timeoutMs: config.providerTimeoutMs,
+            optimize: optimizePng,
             onOutcome: (outcome, operation) => metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome }),
           }),
         };

@@ -12,6 +12,7 @@ import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
 import { creditRoutes } from './routes/credits.js';
 import { imageRoutes } from './routes/images.js';
+import { settingsRoutes } from './routes/settings.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
 import { ErrorSchema } from './schemas.js';
@@ -147,6 +148,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(meRoutes(container));
   await app.register(creditRoutes(container));
   await app.register(imageRoutes(container));
+  await app.register(settingsRoutes(container));
 
   return app;
 }

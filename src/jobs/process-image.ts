@@ -4,6 +4,7 @@ import { PermanentProcessingError, type Processor } from '../adapters/processor/
 import type { JobHandler } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
 import { markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
+import { getSettings } from '../modules/shops/settings.js';
 
 export interface ProcessImageDeps {
   db: Db;
@@ -12,6 +13,8 @@ export interface ProcessImageDeps {
   events: ImageEvents;
   /** PROVIDER_TIMEOUT_S, counted from the first start of the image. */
   timeoutMs: number;
+  /** The optimize_images step (lossless re-compression). */
+  optimize: (png: Buffer) => Promise<Buffer>;
   onOutcome?: (outcome: 'processed' | 'failed' | 'retry', operation: string) => void;
 }
 
@@ -43,7 +46,7 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
     if (Date.now() >= deadline.getTime()) return fail('Processing deadline exceeded');
 
     try {
-      const png = await deps.processor.process({
+      let png = await deps.processor.process({
         imageId: image.id,
         operation: image.operation,
         loadInput: async () => {
@@ -58,6 +61,7 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
         deadline,
         signal: ctx.signal,
       });
+      if ((await getSettings(deps.db, image.shop)).optimizeImages) png = await deps.optimize(png);
       const key = `${image.shop}/processed/${image.id}.png`;
       await deps.storage.put(key, png, 'image/png');
       if (await markProcessed(deps.db, image.id, key)) {

@@ -1,13 +1,14 @@
 import fastifyMultipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { FastifyRequest } from 'fastify';
 import type { Container } from '../../container.js';
-import { InvalidInputError, NotFoundError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../lib/errors.js';
+import { InvalidInputError, NotFoundError, PayloadTooLargeError } from '../../lib/errors.js';
 import { dashboardStats, getShopImage, type ImageRow, listImages } from '../../modules/images/images.js';
-import { normalizeOperation } from '../../modules/images/operations.js';
+import { chooseOperation } from '../../modules/images/operations.js';
+import { getSettings } from '../../modules/shops/settings.js';
 import { IMAGE_STATUSES } from '../../adapters/db/schema.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
+import { readSingleFile } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
 import { responses, StrictObject } from '../schemas.js';
 import { AUTHENTICATED } from '../security-schemes.js';
@@ -45,32 +46,6 @@ const MULTIPART_OVERHEAD = 64 * 1024;
 
 const dashboardStatus = (status: ImageRow['status']) =>
   status === 'processed' ? 'Complete' : status === 'failed' ? 'Failed' : 'Importing';
-
-/** Reads the one `file` part and the `operation` field; the file is capped at MAX_UPLOAD_MB while streaming. */
-async function readUpload(request: FastifyRequest) {
-  if (!request.isMultipart()) throw new UnsupportedMediaTypeError('Expected multipart/form-data');
-  let file: { filename: string; data: Buffer } | undefined;
-  let operation: string | undefined;
-  try {
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        if (part.fieldname !== 'file' || file) {
-          part.file.resume();
-          throw new InvalidInputError('Send exactly one file, in the part named "file"', 'INVALID_UPLOAD');
-        }
-        file = { filename: part.filename, data: await part.toBuffer() };
-      } else if (part.fieldname === 'operation') {
-        operation = typeof part.value === 'string' ? part.value : undefined;
-      }
-    }
-  } catch (err) {
-    const status = (err as { statusCode?: number }).statusCode;
-    if (err instanceof InvalidInputError || (status && status >= 400 && status < 500)) throw err;
-    throw new InvalidInputError('Malformed multipart body', 'INVALID_MULTIPART');
-  }
-  if (!file) throw new InvalidInputError('Missing the "file" part', 'INVALID_UPLOAD');
-  return { file, operation };
-}
 
 export const imageRoutes =
   (c: Container): FastifyPluginAsyncTypebox =>
@@ -120,8 +95,8 @@ export const imageRoutes =
       },
       async (request, reply) => {
         const shop = shopOf(request);
-        const { file, operation: rawOperation } = await readUpload(request);
-        const operation = normalizeOperation(rawOperation);
+        const { file, fields } = await readSingleFile(request);
+        const operation = chooseOperation(fields.operation, await getSettings(c.db, shop));
         if (!operation) {
           throw new InvalidInputError('operation must be remove-bg, upscale or downscale', 'INVALID_OPERATION');
         }

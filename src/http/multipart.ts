@@ -1,0 +1,34 @@
+import type { FastifyRequest } from 'fastify';
+import { InvalidInputError, UnsupportedMediaTypeError } from '../lib/errors.js';
+
+/**
+ * Reads a multipart form with exactly one file, in the part named `file`, and
+ * its text fields. The file is capped while streaming by the multipart limits
+ * of the route's plugin (413 past them); anything malformed is a 400.
+ */
+export async function readSingleFile(
+  request: FastifyRequest,
+): Promise<{ file: { filename: string; data: Buffer }; fields: Record<string, string> }> {
+  if (!request.isMultipart()) throw new UnsupportedMediaTypeError('Expected multipart/form-data');
+  let file: { filename: string; data: Buffer } | undefined;
+  const fields: Record<string, string> = {};
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname !== 'file' || file) {
+          part.file.resume();
+          throw new InvalidInputError('Send exactly one file, in the part named "file"', 'INVALID_UPLOAD');
+        }
+        file = { filename: part.filename, data: await part.toBuffer() };
+      } else if (typeof part.value === 'string') {
+        fields[part.fieldname] = part.value;
+      }
+    }
+  } catch (err) {
+    const status = (err as { statusCode?: number }).statusCode;
+    if (err instanceof InvalidInputError || (status && status >= 400 && status < 500)) throw err;
+    throw new InvalidInputError('Malformed multipart body', 'INVALID_MULTIPART');
+  }
+  if (!file) throw new InvalidInputError('Missing the "file" part', 'INVALID_UPLOAD');
+  return { file, fields };
+}

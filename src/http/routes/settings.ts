@@ -1,0 +1,129 @@
+import fastifyMultipart from '@fastify/multipart';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Container } from '../../container.js';
+import { AVATAR_MAX_BYTES, normalizeAvatar } from '../../adapters/images/avatar.js';
+import { NotFoundError, PayloadTooLargeError } from '../../lib/errors.js';
+import { getSettings, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
+import { readSingleFile } from '../multipart.js';
+import { shopOf } from '../plugins/auth.js';
+import { responses, StrictObject } from '../schemas.js';
+import { AUTHENTICATED } from '../security-schemes.js';
+
+const SIGNED_URL_TTL_S = 7 * 24 * 60 * 60;
+
+const SettingsSchema = Type.Object({
+  shop: Type.String(),
+  background_removal: Type.Boolean({ description: 'An upload that names no operation removes the background' }),
+  optimize_images: Type.Boolean({ description: 'Results get maximum PNG compression; an upload without operation is downscaled' }),
+  avatar_path: Type.Union([Type.String(), Type.Null()], { description: 'A signed URL of the avatar, or null' }),
+  updated_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+});
+const UrlAnswer = Type.Object({ url: Type.String() });
+
+export const settingsRoutes =
+  (c: Container): FastifyPluginAsyncTypebox =>
+  async (app) => {
+    await app.register(fastifyMultipart, {
+      limits: { fileSize: AVATAR_MAX_BYTES, files: 2, fields: 5, fieldSize: 1024, parts: 8, headerPairs: 50 },
+    });
+
+    async function settingsJson(shop: string, s: ShopSettings) {
+      return {
+        shop,
+        background_removal: s.backgroundRemoval,
+        optimize_images: s.optimizeImages,
+        avatar_path: s.avatarPath ? await c.storage.signedUrl(s.avatarPath, SIGNED_URL_TTL_S) : null,
+        updated_at: s.updatedAt ? s.updatedAt.toISOString() : null,
+      };
+    }
+
+    app.get(
+      '/settings',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['settings'],
+          summary: "The shop's settings (defaults when none are saved)",
+          security: AUTHENTICATED,
+          response: responses({ 200: SettingsSchema }),
+        },
+      },
+      async (request) => {
+        const shop = shopOf(request);
+        return settingsJson(shop, await getSettings(c.db, shop));
+      },
+    );
+
+    app.post(
+      '/settings',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['settings'],
+          summary: 'Save settings; a field left out keeps its value',
+          security: AUTHENTICATED,
+          body: StrictObject({
+            background_removal: Type.Optional(Type.Boolean()),
+            optimize_images: Type.Optional(Type.Boolean()),
+          }),
+          response: responses({ 200: Type.Object({ success: Type.Literal(true), data: SettingsSchema }) }),
+        },
+      },
+      async (request) => {
+        const shop = shopOf(request);
+        const { background_removal, optimize_images } = request.body;
+        const saved = await updateSettings(c.db, shop, {
+          ...(background_removal !== undefined ? { backgroundRemoval: background_removal } : {}),
+          ...(optimize_images !== undefined ? { optimizeImages: optimize_images } : {}),
+        });
+        return { success: true as const, data: await settingsJson(shop, saved) };
+      },
+    );
+
+    app.post(
+      '/settings/avatar',
+      {
+        onRequest: async (request) => {
+          if (Number(request.headers['content-length']) > AVATAR_MAX_BYTES + 64 * 1024) {
+            throw new PayloadTooLargeError('Avatars are limited to 2 MB');
+          }
+        },
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['settings'],
+          summary: 'Upload the avatar: PNG, JPEG or WebP, at most 2 MB; stored as WebP within 512x512',
+          consumes: ['multipart/form-data'],
+          security: AUTHENTICATED,
+          response: responses({ 200: UrlAnswer }),
+        },
+      },
+      async (request) => {
+        const shop = shopOf(request);
+        const { file } = await readSingleFile(request);
+        const webp = await normalizeAvatar(file.data, c.config.maxInputPixels);
+        const key = `avatars/${shop}/avatar.webp`;
+        await c.storage.put(key, webp, 'image/webp');
+        await updateSettings(c.db, shop, { avatarPath: key });
+        return { url: await c.storage.signedUrl(key, SIGNED_URL_TTL_S) };
+      },
+    );
+
+    app.get(
+      '/settings/avatar/refresh',
+      {
+        preHandler: app.requireShop,
+        schema: {
+          tags: ['settings'],
+          summary: 'A fresh signed URL of the avatar',
+          security: AUTHENTICATED,
+          response: responses({ 200: UrlAnswer }),
+        },
+      },
+      async (request) => {
+        const { avatarPath } = await getSettings(c.db, shopOf(request));
+        if (!avatarPath) throw new NotFoundError('No avatar');
+        return { url: await c.storage.signedUrl(avatarPath, SIGNED_URL_TTL_S) };
+      },
+    );
+  };
