@@ -4,6 +4,10 @@ import { Redis } from 'ioredis';
 import type { Config } from './config/load.js';
 import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
+import { createFallbackLimiter } from './adapters/ratelimit/fallback.js';
+import type { RateLimiter } from './adapters/ratelimit/limiter.js';
+import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
+import { createRedisLimiter } from './adapters/ratelimit/redis.js';
 import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
 import type { Storage } from './adapters/storage/storage.js';
@@ -20,6 +24,7 @@ export interface Container {
   metrics: Metrics;
   storage: Storage;
   auth: Authenticator;
+  rateLimiter: RateLimiter;
   checks: { db: () => Promise<void>; queue: () => Promise<void>; storage: () => Promise<void> };
   refreshGauges?: () => Promise<void>;
   /** Overrides the app's logger (tests pass `false`). */
@@ -54,6 +59,8 @@ export async function createContainer(config: Config, options: ContainerOptions 
       closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
     }
 
+    const rateLimiter = await createRateLimiter(config, closers);
+
     const shopify = config.shopify.mode === 'shopify' ? config.shopify : null;
     const auth = createAuthenticator({
       db: database.db,
@@ -68,6 +75,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       metrics: createMetrics(),
       storage,
       auth,
+      rateLimiter,
       checks: {
         db: () => database.ping(),
         // The embedded queue lives in the database; BullMQ lives in Redis.
@@ -83,6 +91,26 @@ export async function createContainer(config: Config, options: ContainerOptions 
     for (const close of closers) await close().catch(() => {});
     throw err;
   }
+}
+
+/** Redis command timeout of the limiter: past it, the in-process limiter answers. */
+export const RATE_LIMIT_REDIS_TIMEOUT_MS = 150;
+
+/** Redis (own connection: fails fast, short timeout) with the in-process limiter as fallback; in-process alone without Redis. */
+async function createRateLimiter(config: Config, closers: Array<() => Promise<unknown>>): Promise<RateLimiter> {
+  const memory = createMemoryLimiter();
+  if (!config.redisUrl) return memory;
+  const redis = new Redis(config.redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: RATE_LIMIT_REDIS_TIMEOUT_MS,
+    connectTimeout: 2000,
+  });
+  redis.on('error', () => {}); // each failed check is logged and counted by the rate-limit plugin
+  closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
+  await redis.connect().catch(() => {});
+  return createFallbackLimiter(createRedisLimiter(redis, { prefix: config.rateLimit.keyPrefix }), memory);
 }
 
 function createStorage(config: Config): Storage {

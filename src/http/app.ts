@@ -8,6 +8,7 @@ import type { Container } from '../container.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
 import { creditRoutes } from './routes/credits.js';
@@ -121,6 +122,12 @@ export async function buildApp(container: Container): Promise<App> {
   await registerSecurity(app, config);
   await app.register(fastifyCookie);
   registerAuth(app, container.auth);
+  registerRateLimit(app, {
+    limiter: container.rateLimiter,
+    rules: config.rateLimit,
+    metrics: container.metrics,
+    identify: container.auth.identify,
+  });
 
   await app.register(fastifySwagger, {
     openapi: {
