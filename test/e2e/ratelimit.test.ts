@@ -1,8 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { createContainer } from '../../src/container.js';
+import { buildApp } from '../../src/http/app.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { freePort, waitFor } from '../helpers/process.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 import { REDIS_TEST_URL, redisAvailable } from '../helpers/services.js';
 import { hs256, sessionClaims, shopifyClaims, unsignedToken } from '../helpers/tokens.js';
@@ -301,6 +309,64 @@ describe.skipIf(!redisAvailable)('rate limits with Redis', () => {
     } finally {
       await t.close();
       await server.kill();
+    }
+  });
+
+  it('a Redis failure is logged (warn, with the error), at most once per cooldown', async () => {
+    const server = await startRedisServer();
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'rl-log-'));
+    const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
+    const config = {
+      ...loadConfig({ DATA_DIR: dataDir, ...DEFAULT_LIMITS, REDIS_URL: server.url }),
+      database: { kind: 'pglite' as const },
+    };
+    const container = await createContainer(config, {
+      loggerOptions: { level: 'warn', stream: { write: (line: string) => void lines.push(JSON.parse(line)) } },
+    });
+    const app = await buildApp(container);
+    try {
+      await app.inject({ url: '/me', remoteAddress: '10.3.0.3' });
+      expect(lines.filter((l) => /rate limiter/i.test(l.msg))).toEqual([]);
+      await server.kill();
+      for (let i = 0; i < 5; i++) expect((await app.inject({ url: '/me', remoteAddress: '10.3.0.3' })).statusCode).toBe(401);
+      const logged = lines.filter((l) => /rate limiter/i.test(l.msg));
+      expect(logged).toHaveLength(1); // the next failures fall in the 1 s cooldown
+      expect(logged[0]).toMatchObject({ level: 40, msg: 'Redis rate limiter failed; in-process limiter takes over' });
+      expect(logged[0]!.err?.message).toBeTruthy();
+    } finally {
+      await app.close();
+      await container.close();
+      await server.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('Redis down at start: the app starts, limits in-process, and uses Redis once it comes up', async () => {
+    const port = await freePort();
+    const t = await createTestApp({ env: { ...DEFAULT_LIMITS, REDIS_URL: `redis://127.0.0.1:${port}` } });
+    const server = { current: undefined as Awaited<ReturnType<typeof startRedisServer>> | undefined };
+    try {
+      const res = await t.app.inject({ url: '/me', remoteAddress: '10.3.0.4' });
+      expect(res.statusCode).toBe(401);
+      expect(res.headers['ratelimit-remaining']).toBe('9');
+      server.current = await startRedisServer(port);
+      // ioredis reconnects by itself; after the cooldown the checks land in Redis.
+      await waitFor(
+        async () => {
+          await t.app.inject({ url: '/me', remoteAddress: '10.3.0.5' });
+          const probe = new Redis(server.current!.url);
+          try {
+            return (await probe.keys('rl:*')).length > 0;
+          } finally {
+            probe.disconnect();
+          }
+        },
+        15_000,
+        'rate-limit keys in Redis',
+      );
+    } finally {
+      await t.close();
+      await server.current?.kill();
     }
   });
 });
