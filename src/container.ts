@@ -12,6 +12,10 @@ import type { Processor } from './adapters/processor/processor.js';
 import { createBullQueue } from './adapters/queue/bullmq.js';
 import { createEmbeddedQueue } from './adapters/queue/embedded.js';
 import { checkHandlers, type JobQueue } from './adapters/queue/queue.js';
+import { createFallbackLimiter } from './adapters/ratelimit/fallback.js';
+import type { RateLimiter } from './adapters/ratelimit/limiter.js';
+import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
+import { createRedisLimiter } from './adapters/ratelimit/redis.js';
 import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
 import type { Storage } from './adapters/storage/storage.js';
@@ -38,6 +42,7 @@ export interface Container {
   auth: Authenticator;
   purchases: Purchases;
   uploads: Uploads;
+  rateLimiter: RateLimiter;
   checks: { db: () => Promise<void>; queue: () => Promise<void>; storage: () => Promise<void> };
   refreshGauges(): Promise<void>;
   /**
@@ -96,6 +101,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     const processor = createProcessor(config, {
       onProviderCall: (operation, call, seconds) => metrics.providerLatency.observe({ operation, call }, seconds),
     });
+    const rateLimiter = await createRateLimiter(config, closers);
 
     const shopify = config.shopify.mode === 'shopify' ? config.shopify : null;
     const auth = createAuthenticator({
@@ -142,6 +148,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       auth,
       purchases,
       uploads,
+      rateLimiter,
       checks: {
         db: () => database.ping(),
         queue: () => queue.check(),
@@ -178,6 +185,26 @@ export async function createContainer(config: Config, options: ContainerOptions 
     for (const close of closers) await close().catch(() => {});
     throw err;
   }
+}
+
+/** Redis command timeout of the limiter: past it, the in-process limiter answers. */
+export const RATE_LIMIT_REDIS_TIMEOUT_MS = 150;
+
+/** Redis (own connection: fails fast, short timeout) with the in-process limiter as fallback; in-process alone without Redis. */
+async function createRateLimiter(config: Config, closers: Array<() => Promise<unknown>>): Promise<RateLimiter> {
+  const memory = createMemoryLimiter();
+  if (!config.redisUrl) return memory;
+  const redis = new Redis(config.redisUrl, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout: RATE_LIMIT_REDIS_TIMEOUT_MS,
+    connectTimeout: 2000,
+  });
+  redis.on('error', () => {}); // each failed check is logged and counted by the rate-limit plugin
+  closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
+  await redis.connect().catch(() => {});
+  return createFallbackLimiter(createRedisLimiter(redis, { prefix: config.rateLimit.keyPrefix }), memory);
 }
 
 function createStorage(config: Config): Storage {

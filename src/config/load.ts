@@ -65,6 +65,8 @@ export interface Config {
     default: { burst: number; burstWindowS: number; sustained: number; sustainedWindowS: number };
     upload: { burst: number; burstWindowS: number; sustained: number; sustainedWindowS: number };
     allowlist: string[];
+    /** Prefix of the limiter's Redis keys. */
+    keyPrefix: string;
   };
   sentryDsn: string | undefined;
 }
@@ -162,6 +164,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
         sustainedWindowS: env.RL_SUST_WINDOW,
       },
       allowlist: env.RL_ALLOWLIST.map((s) => s.toLowerCase()),
+      keyPrefix: env.RL_KEY_PREFIX,
     },
     sentryDsn: env.SENTRY_DSN,
   };

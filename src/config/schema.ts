@@ -124,6 +124,7 @@ export const envSchema = z.object({
   RL_UPLOAD_BURST_LIMIT: int(5, 1),
   RL_UPLOAD_SUST_LIMIT: int(30, 1),
   RL_ALLOWLIST: csv,
+  RL_KEY_PREFIX: z.preprocess(emptyToUndefined, z.string().max(64).default('rl:')),
 
   // Observability
   SENTRY_DSN: optionalUrl,

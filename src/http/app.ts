@@ -4,10 +4,12 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Config } from '../config/load.js';
 import type { Container } from '../container.js';
 import { registerAuth } from './plugins/auth.js';
 import { registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
 import { creditRoutes } from './routes/credits.js';
@@ -63,12 +65,25 @@ export function loggerOptions(level: string): FastifyServerOptions['logger'] {
   };
 }
 
+/**
+ * TRUST_PROXY as Fastify wants it. Fastify 5 ignores a numeric hop count (it
+ * trusts nothing then), so a hop count n becomes "the n nearest hops are our
+ * proxies": request.ip is the address the outermost of them saw, and entries
+ * a client prepends to X-Forwarded-For are ignored.
+ */
+export function trustProxyOption(value: Config['http']['trustProxy']): FastifyServerOptions['trustProxy'] {
+  if (typeof value === 'number') {
+    const hops = value;
+    return (_address: string, hop: number) => hop < hops;
+  }
+  return value;
+}
+
 export async function buildApp(container: Container): Promise<App> {
   const { config } = container;
   const options: FastifyServerOptions = {
     logger: container.loggerOptions ?? loggerOptions(config.logLevel),
-    // proxy-addr accepts a hop count too; fastify's type omits it.
-    trustProxy: config.http.trustProxy as FastifyServerOptions['trustProxy'],
+    trustProxy: trustProxyOption(config.http.trustProxy),
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -123,6 +138,12 @@ export async function buildApp(container: Container): Promise<App> {
   await registerSecurity(app, config);
   await app.register(fastifyCookie);
   registerAuth(app, container.auth);
+  registerRateLimit(app, {
+    limiter: container.rateLimiter,
+    rules: config.rateLimit,
+    metrics: container.metrics,
+    identify: container.auth.identify,
+  });
 
   await app.register(fastifySwagger, {
     openapi: {

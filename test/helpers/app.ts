@@ -14,20 +14,43 @@ export interface TestApp {
 }
 
 /**
+ * Suites fire many requests from one address within a second: limits are
+ * raised unless a test sets RL_* itself (test/e2e/ratelimit.test.ts does).
+ */
+export const GENEROUS_RATE_LIMITS: Record<string, string> = {
+  RL_BURST_LIMIT: '100000',
+  RL_SUST_LIMIT: '1000000',
+  RL_UPLOAD_BURST_LIMIT: '100000',
+  RL_UPLOAD_SUST_LIMIT: '1000000',
+};
+
+/**
  * The real app, on a fresh database of the given kind and a temporary
  * DATA_DIR. `env` holds environment variables as an operator would set them.
  */
 export async function createTestApp(
-  opts: { db?: DbKind; env?: Record<string, string>; jobs?: boolean; maintenanceIntervalMs?: number } = {},
+  opts: {
+    db?: DbKind;
+    env?: Record<string, string>;
+    /** Runs the jobs in this process (embedded mode). */
+    jobs?: boolean;
+    maintenanceIntervalMs?: number;
+    /** Adds test-only routes before the app is ready. */
+    extend?: (app: App) => void;
+  } = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'app-test-'));
   const { options, cleanup } = await freshDatabaseOptions(opts.db ?? 'pglite');
-  const config: Config = { ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...opts.env }), database: options };
+  const config: Config = {
+    ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...GENEROUS_RATE_LIMITS, ...opts.env }),
+    database: options,
+  };
   const container = await createContainer(config, {
     loggerOptions: false,
     ...(opts.maintenanceIntervalMs ? { maintenanceIntervalMs: opts.maintenanceIntervalMs } : {}),
   });
   const app = await buildApp(container);
+  opts.extend?.(app);
   await app.ready();
   if (opts.jobs) await container.startBackgroundWork();
   return {

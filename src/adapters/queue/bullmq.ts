@@ -10,6 +10,9 @@ export interface BullQueueOptions {
   onError?: (err: unknown, job: { id: string; type: string }) => void;
 }
 
+/** How long close() waits for jobs in progress and for Redis before cutting the connections. */
+const CLOSE_TIMEOUT_MS = 10_000;
+
 function connectionFromUrl(url: string) {
   const u = new URL(url);
   return {
@@ -90,8 +93,17 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
     async close() {
       stop.abort();
       // close() waits for the jobs in progress; aborted handlers end quickly and are retried later.
-      await worker?.close();
-      await queue.close();
+      // With Redis gone, BullMQ's close waits for a connection that never comes: give it a
+      // bounded time (jobs in progress get theirs through the abort signal), then cut the sockets.
+      const bounded = async (closing: Promise<void> | undefined, disconnect: () => Promise<void>) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)));
+        const outcome = await Promise.race([closing?.then(() => 'closed' as const), timeout]).catch(() => 'failed' as const);
+        clearTimeout(timer);
+        if (outcome !== 'closed') await disconnect().catch(() => {});
+      };
+      if (worker) await bounded(worker.close(), () => worker!.disconnect());
+      await bounded(queue.close(), () => queue.disconnect());
     },
   };
 }

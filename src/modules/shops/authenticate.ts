@@ -12,10 +12,32 @@ export interface AuthenticatorDeps {
   installWithSessionToken?: (shop: string, sessionToken: string) => Promise<void>;
 }
 
+/** Longest credential looked at (longer ones are refused unread). */
+export const MAX_TOKEN_LENGTH = 8192;
+export const BEARER_RE = /^Bearer ([A-Za-z0-9._~+/=-]+)$/;
+
 export type Authenticator = ReturnType<typeof createAuthenticator>;
 
 export function createAuthenticator(deps: AuthenticatorDeps) {
   return {
+    /**
+     * The shop a credential names, checking only its signature and claims: no
+     * database lookup, no token exchange (cheap enough for every request, e.g.
+     * rate-limit identity). Same precedence as requireShop: a present
+     * Authorization header is the only credential looked at. Null when forged,
+     * expired, malformed or absent.
+     */
+    async identify(credentials: { authorization?: string | undefined; cookie?: string | undefined }): Promise<string | null> {
+      if (credentials.authorization !== undefined) {
+        const m = BEARER_RE.exec(credentials.authorization);
+        if (!m || m[1]!.length > MAX_TOKEN_LENGTH || !deps.verifySessionToken) return null;
+        return deps.verifySessionToken(m[1]!);
+      }
+      const cookie = credentials.cookie;
+      if (!cookie || cookie.length > MAX_TOKEN_LENGTH) return null;
+      return verifySession(deps.jwtSecret, cookie);
+    },
+
     issueSession: (shop: string) => signSession(deps.jwtSecret, shop),
 
     /** compat cookie: a valid session JWT for a shop that is installed now. */
