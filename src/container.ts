@@ -4,10 +4,21 @@ import { Redis } from 'ioredis';
 import type { Config } from './config/load.js';
 import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
+import {
+  type AdminGraphqlClient,
+  createAdminGraphqlClient,
+  createShopGraphql,
+  registerWebhooks,
+  type ShopGraphql,
+} from './adapters/shopify/admin-graphql.js';
+import { exchangeSessionToken, refreshAccessToken, type ShopifyAppConfig } from './adapters/shopify/oauth.js';
 import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
 import type { Storage } from './adapters/storage/storage.js';
+import { createTokenCipher } from './lib/token-cipher.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
+import { createShopLifecycle, type ShopLifecycle } from './modules/shops/lifecycle.js';
+import { createTokenStore, type TokenStore } from './modules/shops/tokens.js';
 
 /**
  * The one composition root: picks an adapter for each port from the config.
@@ -20,11 +31,28 @@ export interface Container {
   metrics: Metrics;
   storage: Storage;
   auth: Authenticator;
+  /** Shopify services; null in local mode (no Shopify credentials). */
+  shopify: ShopifyServices | null;
+  /**
+   * app_purchases_one_time/update webhook, after HMAC and dedupe: credits an
+   * ACTIVE purchase (plugged in by the billing module; absent means ignored).
+   */
+  onPurchaseUpdate?: (shop: string, payload: unknown) => Promise<void>;
   checks: { db: () => Promise<void>; queue: () => Promise<void>; storage: () => Promise<void> };
   refreshGauges?: () => Promise<void>;
   /** Overrides the app's logger (tests pass `false`). */
   loggerOptions?: FastifyServerOptions['logger'];
   close(): Promise<void>;
+}
+
+export interface ShopifyServices {
+  app: ShopifyAppConfig;
+  tokens: TokenStore;
+  lifecycle: ShopLifecycle;
+  /** Raw Admin GraphQL client (explicit token). */
+  adminGraphql: AdminGraphqlClient;
+  /** Admin GraphQL with the shop's stored token, refreshed when needed. */
+  graphql: ShopGraphql;
 }
 
 export interface ContainerOptions {
@@ -54,11 +82,17 @@ export async function createContainer(config: Config, options: ContainerOptions 
       closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
     }
 
-    const shopify = config.shopify.mode === 'shopify' ? config.shopify : null;
+    const shopify = config.shopify.mode === 'shopify' ? createShopify(config, database.db, storage) : null;
     const auth = createAuthenticator({
       db: database.db,
       jwtSecret: config.jwtSecret,
-      ...(shopify ? { verifySessionToken: (token: string) => verifySessionToken(token, shopify) } : {}),
+      ...(shopify
+        ? {
+            verifySessionToken: (token: string) => verifySessionToken(token, shopify.app),
+            installWithSessionToken: (shop: string, token: string) => shopify.lifecycle.installWithSessionToken(shop, token),
+            hasAccessToken: (shop: string) => shopify.tokens.hasAccessToken(database.db, shop),
+          }
+        : {}),
     });
 
     return {
@@ -68,6 +102,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       metrics: createMetrics(),
       storage,
       auth,
+      shopify,
       checks: {
         db: () => database.ping(),
         // The embedded queue lives in the database; BullMQ lives in Redis.
@@ -83,6 +118,39 @@ export async function createContainer(config: Config, options: ContainerOptions 
     for (const close of closers) await close().catch(() => {});
     throw err;
   }
+}
+
+function createShopify(config: Config, db: Db, storage: Storage): ShopifyServices {
+  const app: ShopifyAppConfig = {
+    apiKey: config.shopify.apiKey,
+    apiSecret: config.shopify.apiSecret,
+    scopes: config.shopify.scopes,
+    adminUrlTemplate: config.shopify.adminUrlTemplate,
+  };
+  const adminGraphql = createAdminGraphqlClient({
+    adminUrlTemplate: config.shopify.adminUrlTemplate,
+    apiVersion: config.shopify.apiVersion,
+  });
+  const tokens = createTokenStore({
+    db,
+    cipher: createTokenCipher(config.tokenEncryptionKey),
+    refresh: (shop, refreshToken) => refreshAccessToken(app, shop, refreshToken),
+  });
+  const lifecycle = createShopLifecycle({
+    db,
+    tokens,
+    freeCredits: config.credits.freeCredits,
+    exchangeSessionToken: (shop, sessionToken) => exchangeSessionToken(app, shop, sessionToken),
+    registerWebhooks: (shop, accessToken) => registerWebhooks(adminGraphql, shop, accessToken, config.http.backendUrl),
+    storage,
+  });
+  return {
+    app,
+    tokens,
+    lifecycle,
+    adminGraphql,
+    graphql: createShopGraphql(adminGraphql, (shop, opts) => tokens.getAccessToken(shop, opts)),
+  };
 }
 
 function createStorage(config: Config): Storage {

@@ -13,6 +13,8 @@ import { authRoutes } from './routes/auth.js';
 import { creditRoutes } from './routes/credits.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
+import { shopifyAuthRoutes } from './routes/shopify-auth.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { ErrorSchema } from './schemas.js';
 import { registerValidation } from './validation.js';
 
@@ -145,6 +147,8 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(authRoutes(container));
   await app.register(meRoutes(container));
   await app.register(creditRoutes(container));
+  await app.register(shopifyAuthRoutes(container));
+  await app.register(webhookRoutes(container));
 
   return app;
 }
