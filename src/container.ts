@@ -53,6 +53,8 @@ export interface ShopifyServices {
   adminGraphql: AdminGraphqlClient;
   /** Admin GraphQL with the shop's stored token, refreshed when needed. */
   graphql: ShopGraphql;
+  /** Where non-fatal Shopify problems go (a failed webhook registration); the HTTP app plugs its logger. */
+  setWarningHandler(handler: (message: string, err: unknown) => void): void;
 }
 
 export interface ContainerOptions {
@@ -136,9 +138,11 @@ function createShopify(config: Config, db: Db, storage: Storage): ShopifyService
     cipher: createTokenCipher(config.tokenEncryptionKey),
     refresh: (shop, refreshToken) => refreshAccessToken(app, shop, refreshToken),
   });
+  let warn: (message: string, err: unknown) => void = () => {};
   const lifecycle = createShopLifecycle({
     db,
     tokens,
+    onWarning: (message, err) => warn(message, err),
     freeCredits: config.credits.freeCredits,
     exchangeSessionToken: (shop, sessionToken) => exchangeSessionToken(app, shop, sessionToken),
     registerWebhooks: (shop, accessToken) => registerWebhooks(adminGraphql, shop, accessToken, config.http.backendUrl),
@@ -150,6 +154,9 @@ function createShopify(config: Config, db: Db, storage: Storage): ShopifyService
     lifecycle,
     adminGraphql,
     graphql: createShopGraphql(adminGraphql, (shop, opts) => tokens.getAccessToken(shop, opts)),
+    setWarningHandler: (handler) => {
+      warn = handler;
+    },
   };
 }
 

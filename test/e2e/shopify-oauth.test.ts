@@ -156,6 +156,22 @@ describe.each(DB_KINDS)('Shopify install on %s', (db) => {
     expect(await count('credit_transactions', other)).toBe(1);
   });
 
+  it('a failed webhook registration does not fail the install; the next install registers them', async () => {
+    const shop = 'flaky.myshopify.com';
+    fake.throttleNext(100, { requestedQueryCost: 10, currentlyAvailable: 0, restoreRate: 1000 });
+    try {
+      const res = await credits({ authorization: `Bearer ${await fake.signSessionToken(shop)}` });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({ credits: 10 });
+      expect(fake.subscriptions(shop)).toHaveLength(0);
+    } finally {
+      fake.throttleNext(0);
+    }
+    const { res } = await completeOauth(shop);
+    expect(res.statusCode).toBe(302);
+    expect(fake.subscriptions(shop)).toHaveLength(3);
+  });
+
   describe('callback attacks are refused with a 4xx and change nothing', () => {
     const shop = 'victim.myshopify.com';
     let snapshot: { shops: number; tx: number; codeGrant: number };

@@ -31,6 +31,9 @@ export const shopifyAuthRoutes =
   async (app) => {
     const { frontendUrl, backendUrl } = c.config.http;
     const stateKey = new TextEncoder().encode(deriveKey(c.config.jwtSecret, 'oauth-state'));
+    c.shopify?.setWarningHandler((message, err) =>
+      app.log.warn({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err) }, message),
+    );
 
     const shopParam = (value: string) => {
       const shop = normalizeShopDomain(value);
