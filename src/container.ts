@@ -24,7 +24,20 @@ import { createProcessImageHandler } from './jobs/process-image.js';
 import { findStuckImages } from './modules/images/images.js';
 import { createUploads, type Uploads } from './modules/images/upload.js';
 import { createPurchases, type Purchases } from './modules/ledger/purchases.js';
+import {
+  type AdminGraphqlClient,
+  createAdminGraphqlClient,
+  createShopGraphql,
+  registerWebhooks,
+  type ShopGraphql,
+} from './adapters/shopify/admin-graphql.js';
+import { createShopifyBilling } from './adapters/shopify/billing.js';
+import { exchangeSessionToken, refreshAccessToken, type ShopifyAppConfig } from './adapters/shopify/oauth.js';
+import { DomainError, InvalidInputError } from './lib/errors.js';
+import { createTokenCipher } from './lib/token-cipher.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
+import { createShopLifecycle, type ShopLifecycle } from './modules/shops/lifecycle.js';
+import { createTokenStore, type TokenStore } from './modules/shops/tokens.js';
 
 /**
  * The one composition root: picks an adapter for each port from the config.
@@ -43,6 +56,14 @@ export interface Container {
   purchases: Purchases;
   uploads: Uploads;
   rateLimiter: RateLimiter;
+  /** Shopify services; null in local mode (no Shopify credentials). */
+  shopify: ShopifyServices | null;
+  /**
+   * app_purchases_one_time/update webhook, after HMAC and dedupe: credits an
+   * ACTIVE purchase (plugged in by the billing module; absent means ignored).
+   */
+  /** The app_purchases_one_time/update webhook: the same idempotent credit path as /credits/confirm. */
+  onPurchaseUpdate(shop: string, payload: unknown): Promise<void>;
   checks: { db: () => Promise<void>; queue: () => Promise<void>; storage: () => Promise<void> };
   refreshGauges(): Promise<void>;
   /**
@@ -53,6 +74,18 @@ export interface Container {
   /** Overrides the app's logger (tests pass `false`). */
   loggerOptions?: FastifyServerOptions['logger'];
   close(): Promise<void>;
+}
+
+export interface ShopifyServices {
+  app: ShopifyAppConfig;
+  tokens: TokenStore;
+  lifecycle: ShopLifecycle;
+  /** Raw Admin GraphQL client (explicit token). */
+  adminGraphql: AdminGraphqlClient;
+  /** Admin GraphQL with the shop's stored token, refreshed when needed. */
+  graphql: ShopGraphql;
+  /** Where non-fatal Shopify problems go (a failed webhook registration); the HTTP app plugs its logger. */
+  setWarningHandler(handler: (message: string, err: unknown) => void): void;
 }
 
 export interface ContainerOptions {
@@ -103,11 +136,17 @@ export async function createContainer(config: Config, options: ContainerOptions 
     });
     const rateLimiter = await createRateLimiter(config, closers);
 
-    const shopify = config.shopify.mode === 'shopify' ? config.shopify : null;
+    const shopify = config.shopify.mode === 'shopify' ? createShopify(config, database.db, storage) : null;
     const auth = createAuthenticator({
       db,
       jwtSecret: config.jwtSecret,
-      ...(shopify ? { verifySessionToken: (token: string) => verifySessionToken(token, shopify) } : {}),
+      ...(shopify
+        ? {
+            verifySessionToken: (token: string) => verifySessionToken(token, shopify.app),
+            installWithSessionToken: (shop: string, token: string) => shopify.lifecycle.installWithSessionToken(shop, token),
+            hasAccessToken: (shop: string) => shopify.tokens.hasAccessToken(database.db, shop),
+          }
+        : {}),
     });
 
     const purchases = createPurchases({
@@ -118,6 +157,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       confirmUrl: (planId, pendingId) =>
         `${config.http.backendUrl}/credits/confirm?planId=${encodeURIComponent(planId)}&purchaseId=${pendingId}`,
       onReconcileError: (pendingId, err) => logError(err, { reconcile: pendingId }),
+      ...(shopify ? { billing: createShopifyBilling(shopify.graphql) } : {}),
     });
 
     const uploads = createUploads({
@@ -149,6 +189,24 @@ export async function createContainer(config: Config, options: ContainerOptions 
       purchases,
       uploads,
       rateLimiter,
+      shopify,
+      async onPurchaseUpdate(shop, payload) {
+        const gid = (payload as { app_purchase_one_time?: { admin_graphql_api_id?: unknown } }).app_purchase_one_time
+          ?.admin_graphql_api_id;
+        if (typeof gid !== 'string' || !gid.startsWith('gid://shopify/AppPurchaseOneTime/')) {
+          throw new InvalidInputError('app_purchase_one_time.admin_graphql_api_id is missing', 'INVALID_PAYLOAD');
+        }
+        try {
+          await purchases.settleByPurchaseGid(shop, gid);
+        } catch (err) {
+          // A purchase that is not ours or does not match its plan never will: acknowledge, and log it.
+          if (err instanceof DomainError && (err.kind === 'invalid' || err.kind === 'not_found')) {
+            logError(err, { purchaseWebhook: gid, shop });
+            return;
+          }
+          throw err;
+        }
+      },
       checks: {
         db: () => database.ping(),
         queue: () => queue.check(),
@@ -205,6 +263,44 @@ async function createRateLimiter(config: Config, closers: Array<() => Promise<un
   closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
   await redis.connect().catch(() => {});
   return createFallbackLimiter(createRedisLimiter(redis, { prefix: config.rateLimit.keyPrefix }), memory);
+}
+
+function createShopify(config: Config, db: Db, storage: Storage): ShopifyServices {
+  const app: ShopifyAppConfig = {
+    apiKey: config.shopify.apiKey,
+    apiSecret: config.shopify.apiSecret,
+    scopes: config.shopify.scopes,
+    adminUrlTemplate: config.shopify.adminUrlTemplate,
+  };
+  const adminGraphql = createAdminGraphqlClient({
+    adminUrlTemplate: config.shopify.adminUrlTemplate,
+    apiVersion: config.shopify.apiVersion,
+  });
+  const tokens = createTokenStore({
+    db,
+    cipher: createTokenCipher(config.tokenEncryptionKey),
+    refresh: (shop, refreshToken) => refreshAccessToken(app, shop, refreshToken),
+  });
+  let warn: (message: string, err: unknown) => void = () => {};
+  const lifecycle = createShopLifecycle({
+    db,
+    tokens,
+    onWarning: (message, err) => warn(message, err),
+    freeCredits: config.credits.freeCredits,
+    exchangeSessionToken: (shop, sessionToken) => exchangeSessionToken(app, shop, sessionToken),
+    registerWebhooks: (shop, accessToken) => registerWebhooks(adminGraphql, shop, accessToken, config.http.backendUrl),
+    storage,
+  });
+  return {
+    app,
+    tokens,
+    lifecycle,
+    adminGraphql,
+    graphql: createShopGraphql(adminGraphql, (shop, opts) => tokens.getAccessToken(shop, opts)),
+    setWarningHandler: (handler) => {
+      warn = handler;
+    },
+  };
 }
 
 function createStorage(config: Config): Storage {

@@ -17,6 +17,8 @@ import { imageRoutes } from './routes/images.js';
 import { settingsRoutes } from './routes/settings.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
+import { shopifyAuthRoutes } from './routes/shopify-auth.js';
+import { webhookRoutes } from './routes/webhooks.js';
 import { ErrorSchema } from './schemas.js';
 import { registerValidation } from './validation.js';
 
@@ -170,6 +172,8 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(creditRoutes(container));
   await app.register(imageRoutes(container));
   await app.register(settingsRoutes(container));
+  await app.register(shopifyAuthRoutes(container));
+  await app.register(webhookRoutes(container));
 
   return app;
 }

@@ -10,6 +10,8 @@ export interface AuthenticatorDeps {
   verifySessionToken?: (token: string) => Promise<string | null>;
   /** Installs a shop that has a valid session token but no stored access token (token exchange). */
   installWithSessionToken?: (shop: string, sessionToken: string) => Promise<void>;
+  /** Installed with a stored access token; without it, `isInstalled` decides whether token exchange is needed. */
+  hasAccessToken?: (shop: string) => Promise<boolean>;
 }
 
 /** Longest credential looked at (longer ones are refused unread). */
@@ -52,7 +54,8 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
     async fromSessionToken(token: string): Promise<string> {
       const shop = deps.verifySessionToken ? await deps.verifySessionToken(token) : null;
       if (!shop) throw new UnauthenticatedError('Invalid or expired session token');
-      if (!(await isInstalled(deps.db, shop))) {
+      const ready = deps.hasAccessToken ? await deps.hasAccessToken(shop) : await isInstalled(deps.db, shop);
+      if (!ready) {
         if (!deps.installWithSessionToken) throw new UnauthenticatedError('Shop is not installed');
         await deps.installWithSessionToken(shop, token);
       }
