@@ -1,0 +1,106 @@
+import sharp from 'sharp';
+import {
+  PermanentProcessingError,
+  type ProcessJob,
+  type Processor,
+  throwIfAborted,
+} from './processor.js';
+import { removeBackground, type RemoveBgOptions } from './remove-bg.js';
+
+export interface LocalProcessorOptions {
+  /** Decoded pixel limit of an input (sharp's limitInputPixels; MAX_INPUT_PIXELS). */
+  maxInputPixels: number;
+  /** Largest upscale result in pixels (default: maxInputPixels). */
+  maxOutputPixels?: number;
+  /** Downscale target, as the provider's max_size_mb (default 2). */
+  downscaleMaxMb?: number;
+  removeBg?: RemoveBgOptions;
+}
+
+/**
+ * The embedded processor: sharp only, offline. Every output is a PNG. Bad
+ * input (not an image, too many pixels) is a PermanentProcessingError: a retry
+ * would fail the same way.
+ */
+export function createLocalProcessor(options: LocalProcessorOptions): Processor {
+  const limitInputPixels = options.maxInputPixels;
+  const maxOutputPixels = options.maxOutputPixels ?? options.maxInputPixels;
+  const maxBytes = Math.floor((options.downscaleMaxMb ?? 2) * 1024 * 1024);
+  const open = (input: Buffer) => sharp(input, { limitInputPixels, failOn: 'error' }).rotate();
+
+  async function size(input: Buffer): Promise<{ width: number; height: number }> {
+    // rotate() applied: read the oriented size from a raw decode header
+    const meta = await sharp(input, { limitInputPixels, failOn: 'error' }).metadata();
+    if (!meta.width || !meta.height) throw new PermanentProcessingError('input has no dimensions');
+    const swap = (meta.orientation ?? 1) >= 5;
+    return swap ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
+  }
+
+  async function downscale(input: Buffer): Promise<Buffer> {
+    const { width, height } = await size(input);
+    let scale = 1;
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const w = Math.max(1, Math.floor(width * scale));
+      const h = Math.max(1, Math.floor(height * scale));
+      const pipeline = open(input);
+      if (scale < 1) pipeline.resize(w, h, { fit: 'fill', kernel: 'lanczos3' });
+      const png = await pipeline.png({ compressionLevel: 9, adaptiveFiltering: true }).toBuffer();
+      if (png.length <= maxBytes || (w === 1 && h === 1)) return png;
+      // PNG size grows about with the pixel count: aim a little below the target.
+      scale *= Math.min(0.9, Math.sqrt(maxBytes / png.length) * 0.95);
+    }
+    throw new PermanentProcessingError('could not fit the image under the size limit');
+  }
+
+  async function upscale(input: Buffer): Promise<Buffer> {
+    const { width, height } = await size(input);
+    if (width * 2 * height * 2 > maxOutputPixels) {
+      throw new PermanentProcessingError(`image too large to upscale (${width}x${height})`);
+    }
+    return open(input).resize(width * 2, height * 2, { fit: 'fill', kernel: 'lanczos3' }).png().toBuffer();
+  }
+
+  async function removeBg(input: Buffer): Promise<Buffer> {
+    const { data, info } = await open(input).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const channels = info.channels;
+    let raw: Uint8Array = data;
+    let ch: 3 | 4;
+    if (channels === 3 || channels === 4) ch = channels;
+    else {
+      // grey or grey+alpha: expand to RGBA via sharp
+      const expanded = await sharp(data, { raw: { width: info.width, height: info.height, channels } })
+        .toColourspace('srgb')
+        .ensureAlpha()
+        .raw()
+        .toBuffer();
+      raw = expanded;
+      ch = 4;
+    }
+    const { rgba } = removeBackground({ data: raw, width: info.width, height: info.height, channels: ch }, options.removeBg);
+    return sharp(rgba, { raw: { width: info.width, height: info.height, channels: 4 } }).png().toBuffer();
+  }
+
+  return {
+    kind: 'local',
+    async process(job: ProcessJob): Promise<Buffer> {
+      throwIfAborted(job.signal);
+      const input = await job.loadInput();
+      try {
+        switch (job.operation) {
+          case 'downscale':
+            return await downscale(input);
+          case 'upscale':
+            return await upscale(input);
+          case 'remove-bg':
+            return await removeBg(input);
+          default:
+            throw new PermanentProcessingError(`unknown operation ${String(job.operation)}`);
+        }
+      } catch (err) {
+        if (err instanceof PermanentProcessingError) throw err;
+        // sharp: unsupported format, corrupt data, pixel limit exceeded
+        throw new PermanentProcessingError(`cannot process the image: ${(err as Error).message}`);
+      }
+    },
+  };
+}
