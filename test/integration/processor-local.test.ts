@@ -176,3 +176,22 @@ describe('local processor: remove-bg', () => {
     expect([meta.width, meta.height, meta.hasAlpha]).toEqual([2000, 2000, true]);
   });
 });
+
+describe('local processor: orientation and factory', () => {
+  it('applies the EXIF orientation before processing', async () => {
+    const input = await sharp({ create: { width: 100, height: 50, channels: 3, background: '#123456' } })
+      .jpeg()
+      .withMetadata({ orientation: 6 })
+      .toBuffer();
+    const meta = await sharp(await processor.process(job('upscale', input))).metadata();
+    expect([meta.width, meta.height]).toEqual([100, 200]);
+  });
+
+  it('createProcessor picks the adapter from the config', async () => {
+    const { createProcessor } = await import('../../src/adapters/processor/create.js');
+    expect(createProcessor({ processor: { kind: 'local' }, maxInputPixels: 1e6 }).kind).toBe('local');
+    expect(
+      createProcessor({ processor: { kind: 'makeit3d', apiKey: 'k', baseUrl: 'https://api.makeit3d.io' }, maxInputPixels: 1e6 }).kind,
+    ).toBe('makeit3d');
+  });
+});
