@@ -37,6 +37,8 @@ export interface FakeControls {
   submitHang: number;
   /** Next n submits: the connection is destroyed before any answer, no task is created. */
   submitDrop: number;
+  /** Next n submits create their task, send 200 headers and break the connection mid-body. */
+  submitTruncate: number;
   /** Next n polls answer 429 / 503. */
   poll429: number;
   poll5xx: number;
@@ -48,6 +50,10 @@ export interface FakeControls {
   assetUrl: ((task: FakeTask, defaultUrl: string) => string) | null;
   /** Served instead of the real result. */
   assetBody: Buffer | null;
+  /** Next n asset downloads answer 503. */
+  asset5xx: number;
+  /** The asset answers 302 to this URL (once per download; the target is served normally). */
+  assetRedirectTo: string | null;
   /** Serve the asset without Content-Length (chunked), to test the streaming cap. */
   assetChunked: boolean;
 }
@@ -137,6 +143,7 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
     submit5xx: 0,
     submitHang: 0,
     submitDrop: 0,
+    submitTruncate: 0,
     poll429: 0,
     poll5xx: 0,
     failWith: null,
@@ -144,6 +151,8 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
     assetUrl: null,
     assetBody: null,
     assetChunked: false,
+    asset5xx: 0,
+    assetRedirectTo: null,
   };
   const stats: FakeStats = {
     submitRequests: 0,
@@ -236,6 +245,13 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
         const problem = validate(op, body);
         if (problem) return json(res, 422, { error: problem });
         const task = createTask(op, body as Record<string, unknown>);
+        if (controls.submitTruncate > 0) {
+          controls.submitTruncate--;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': 200 });
+          res.write('{"task_id": "');
+          setTimeout(() => req.socket.destroy(), 20);
+          return;
+        }
         if (controls.submitHang > 0) {
           controls.submitHang--;
           return; // the task exists, the answer never comes
@@ -270,6 +286,15 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
       const asset = /^\/assets\/([^/.]+)\.[a-z]+$/.exec(path);
       if (asset && req.method === 'GET') {
         stats.downloads++;
+        if (controls.asset5xx > 0) {
+          controls.asset5xx--;
+          return json(res, 503, { error: 'Service temporarily unavailable' });
+        }
+        if (controls.assetRedirectTo && !(req.url ?? '').includes('redirected=1')) {
+          res.writeHead(302, { location: controls.assetRedirectTo });
+          res.end();
+          return;
+        }
         const task = tasks.get(asset[1]!);
         const bytes = controls.assetBody ?? task?.result;
         if (!bytes) return json(res, 404, { error: 'Not Found' });

@@ -191,6 +191,14 @@ describe('MakeIt3D adapter: submit failures', () => {
     expect(log.saved).toEqual([]);
   });
 
+  it('a 200 whose body breaks off is an unknown outcome too: not retried', async () => {
+    fake.controls.submitTruncate = 1;
+    const { job, log } = makeJob('upscale');
+    await expect(client().process(job)).rejects.toThrow(SubmitOutcomeUnknownError);
+    expect(fake.stats.submitRequests).toBe(1);
+    expect(log.saved).toEqual([]);
+  });
+
   it('a wrong API key is permanent (401)', async () => {
     const { job } = makeJob('upscale');
     const err = await rejection(client({ apiKey: 'wrong' }).process(job));
@@ -370,6 +378,41 @@ describe('MakeIt3D adapter: the asset is untrusted', () => {
   it('refuses an asset over the pixel limit', async () => {
     const { job } = makeJob('upscale');
     await expect(client({ maxInputPixels: 1_000 }).process(job)).rejects.toThrow(/invalid image/);
+  });
+
+  it('follows a redirect on the provider host, refuses one to another host', async () => {
+    const { job } = makeJob('upscale');
+    fake.controls.assetUrl = (_task, url) => {
+      fake.controls.assetRedirectTo = `${url}?redirected=1`;
+      return url;
+    };
+    expect((await sharp(await client().process(job)).metadata()).width).toBe(160);
+    expect(fake.stats.downloads).toBe(2); // the 302, then the target
+
+    const second = makeJob('upscale');
+    fake.controls.assetUrl = (_task, url) => {
+      fake.controls.assetRedirectTo = `${url.replace('127.0.0.1', 'localhost')}?redirected=1`;
+      return url;
+    };
+    await expect(client().process(second.job)).rejects.toThrow(/asset_url refused/);
+  });
+
+  it('asset download 5xx is retried, and transient when it persists (the stored id is resumed later)', async () => {
+    fake.controls.asset5xx = 1;
+    const { job } = makeJob('upscale');
+    expect((await sharp(await client().process(job)).metadata()).width).toBe(160);
+
+    fake.controls.asset5xx = 100;
+    const second = makeJob('upscale');
+    const err = await rejection(client({ downloadAttempts: 3 }).process(second.job));
+    expect(err).toBeInstanceOf(TransientProcessingError);
+    expect(second.log.saved).toHaveLength(1);
+    // the queue's retry resumes from the stored id: no new task
+    fake.controls.asset5xx = 0;
+    const tasks = fake.stats.tasksCreated;
+    const again = makeJob('upscale', { providerTaskId: second.log.saved[0]! });
+    expect((await sharp(await client().process(again.job)).metadata()).width).toBe(160);
+    expect(fake.stats.tasksCreated).toBe(tasks);
   });
 
   it('a missing asset (404) is permanent', async () => {

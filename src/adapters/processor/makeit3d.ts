@@ -184,7 +184,16 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
         redirect: 'error',
         signal,
       });
-      const text = await res.text();
+      let text: string;
+      try {
+        text = await res.text();
+      } catch (err) {
+        // The status line came, the body broke off. For 429/5xx the status is enough;
+        // otherwise the request was answered in part: its outcome is unknown.
+        if (res.status === 429 || res.status >= 500) return new HttpAnswer(res.status, undefined);
+        const why = classify(err, timeout, jobSignal);
+        return why.kind === 'aborted' ? why : { kind: 'timeout' };
+      }
       let parsed: unknown = undefined;
       try {
         parsed = text ? JSON.parse(text) : undefined;
