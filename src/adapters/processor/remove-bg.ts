@@ -364,6 +364,7 @@ export function removeBackground(img: RawImage, options: RemoveBgOptions = {}): 
     const d = Math.sqrt(dist2[i]!);
     const ramp = Math.min(1, Math.max(0, (d - T) / T)); // 0 at T, 1 at 2T
     let a = bg[i] ? 0 : 1;
+    let explained = false;
     if (best >= 0) {
       const Fr = data[best * ch]! - Br;
       const Fg = data[best * ch + 1]! - Bg;
@@ -371,11 +372,20 @@ export function removeBackground(img: RawImage, options: RemoveBgOptions = {}): 
       const ff = Fr * Fr + Fg * Fg + Fb * Fb;
       if (ff > 100) {
         const p = i * ch;
-        a = ((data[p]! - Br) * Fr + (data[p + 1]! - Bg) * Fg + (data[p + 2]! - Bb) * Fb) / ff;
-        a = Math.min(1, Math.max(0, a));
+        const Cr = data[p]! - Br;
+        const Cg = data[p + 1]! - Bg;
+        const Cb = data[p + 2]! - Bb;
+        const proj = (Cr * Fr + Cg * Fg + Cb * Fb) / ff;
+        const cc = Cr * Cr + Cg * Cg + Cb * Cb;
+        // C is a mix of F and B when it lies close to the segment B-F
+        const perp2 = Math.max(0, cc - proj * proj * ff);
+        explained = perp2 <= 0.25 * cc + 36;
+        a = Math.min(1, Math.max(0, proj));
       }
     }
-    if (!bg[i]) a = Math.max(a, ramp); // clearly not background: keep it opaque
+    // not a mix of the nearby object colour and the background, and far from the
+    // background: another part of the object, keep it opaque
+    if (!bg[i] && !explained) a = Math.max(a, ramp);
     else a = Math.min(a, 0.5 + 0.5 * (d / T)); // background by the fill: never fully opaque by matting alone
     alpha[i] = a;
   }
