@@ -58,6 +58,19 @@ describe('local processor: downscale', () => {
     expect([meta.width, meta.height]).toEqual([640, 480]);
   });
 
+  it('large inputs (estimated on a probe) also fit, and stay full size when they already fit', async () => {
+    const noisy = await noisePng(1800, 1500);
+    const out = await processor.process(job('downscale', noisy));
+    const meta = await sharp(out).metadata();
+    expect(out.length).toBeLessThanOrEqual(2 * 1024 * 1024);
+    expect(out.length).toBeGreaterThan(1024 * 1024);
+    expect(Math.abs(meta.width! / meta.height! - 1.2)).toBeLessThan(0.01);
+
+    const plain = await sharp({ create: { width: 2400, height: 1600, channels: 3, background: '#eeddcc' } }).jpeg().toBuffer();
+    const kept = await sharp(await processor.process(job('downscale', plain))).metadata();
+    expect([kept.format, kept.width, kept.height]).toEqual(['png', 2400, 1600]);
+  });
+
   it('honours downscaleMaxMb', async () => {
     const small = createLocalProcessor({ maxInputPixels: 50_000_000, downscaleMaxMb: 0.25 });
     const input = await noisePng(600, 400);
