@@ -175,6 +175,17 @@ describe('local processor: remove-bg', () => {
     for (const [name, iou] of scores) if (!name.includes('hole')) expect(iou, name).toBeGreaterThanOrEqual(0.94);
   });
 
+  it('large images: the mask is computed on a reduced copy and resized to full size', async () => {
+    const reduced = createLocalProcessor({ maxInputPixels: 50_000_000, maxMaskPixels: 40_000 });
+    const shots = (await productShots()).slice(0, 3);
+    for (const shot of shots) {
+      const out = await reduced.process(job('remove-bg', shot.input));
+      const { data, info } = await sharp(out).raw().toBuffer({ resolveWithObject: true });
+      expect([info.width, info.height, info.channels]).toEqual([shot.width, shot.height, 4]);
+      expect(maskIoU(data, shot.mask), shot.name).toBeGreaterThanOrEqual(0.97);
+    }
+  });
+
   it('processes a 2000x2000 photo in well under a few seconds', async () => {
     const input = await sharp({ create: { width: 2000, height: 2000, channels: 3, background: '#f2f2f2' } })
       .composite([{ input: Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="2000" height="2000"><rect x="400" y="300" width="1200" height="1400" rx="80" fill="#8b0000"/></svg>') }])

@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import {
   PermanentProcessingError,
   type ProcessJob,
@@ -15,6 +15,11 @@ export interface LocalProcessorOptions {
   /** Downscale target, as the provider's max_size_mb (default 2). */
   downscaleMaxMb?: number;
   removeBg?: RemoveBgOptions;
+  /**
+   * remove-bg computes its mask on at most this many pixels (default 16 M); a
+   * larger image gets the mask resized to full size (memory ~19 bytes/pixel).
+   */
+  maxMaskPixels?: number;
 }
 
 /**
@@ -85,8 +90,28 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
     return open(input).resize(width * 2, height * 2, { fit: 'fill', kernel: 'lanczos3' }).png().toBuffer();
   }
 
+  const maxMaskPixels = options.maxMaskPixels ?? 16_000_000;
+
   async function removeBg(input: Buffer): Promise<Buffer> {
-    const { data, info } = await open(input).toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    const full = await size(input);
+    if (full.width * full.height <= maxMaskPixels) return removeBgAt(open(input));
+    // Large image: the mask is computed on a reduced copy, its alpha resized to
+    // full size and joined to the full-resolution colours.
+    const k = Math.sqrt(maxMaskPixels / (full.width * full.height));
+    const small = await removeBgAt(
+      open(input).resize(Math.max(1, Math.floor(full.width * k)), Math.max(1, Math.floor(full.height * k)), { fit: 'fill' }),
+    );
+    const alpha = await sharp(small).extractChannel(3).resize(full.width, full.height, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+    // two steps: sharp applies removeAlpha after joinChannel within one pipeline
+    const rgb = await open(input).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    return sharp(rgb.data, { raw: { width: rgb.info.width, height: rgb.info.height, channels: 3 } })
+      .joinChannel(alpha, { raw: { width: full.width, height: full.height, channels: 1 } })
+      .png()
+      .toBuffer();
+  }
+
+  async function removeBgAt(image: Sharp): Promise<Buffer> {
+    const { data, info } = await image.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
     const channels = info.channels;
     let raw: Uint8Array = data;
     let ch: 3 | 4;

@@ -139,8 +139,7 @@ export function removeBackground(img: RawImage, options: RemoveBgOptions = {}): 
   const minT = options.minThreshold ?? 8;
   const maxT = options.maxThreshold ?? 40;
 
-  const lab = new Float32Array(N * 3);
-  for (let i = 0, p = 0; i < N; i++, p += ch) toLab(data[p]!, data[p + 1]!, data[p + 2]!, lab, i * 3);
+  const lab = new Float32Array(3); // scratch: Lab is computed on the fly (memory: ~19 bytes per pixel in all)
 
   // --- 1. border samples -------------------------------------------------------------
   const ring = Math.max(2, Math.round(Math.min(w, h) * 0.01));
@@ -166,9 +165,10 @@ export function removeBackground(img: RawImage, options: RemoveBgOptions = {}): 
     const y = (i - x) / w;
     su[s] = x * sx - 1;
     sv[s] = y * sy - 1;
-    vals[0]![s] = lab[i * 3]!;
-    vals[1]![s] = lab[i * 3 + 1]!;
-    vals[2]![s] = lab[i * 3 + 2]!;
+    toLab(data[i * ch]!, data[i * ch + 1]!, data[i * ch + 2]!, lab, 0);
+    vals[0]![s] = lab[0]!;
+    vals[1]![s] = lab[1]!;
+    vals[2]![s] = lab[2]!;
     vals[3]![s] = data[i * ch]!;
     vals[4]![s] = data[i * ch + 1]!;
     vals[5]![s] = data[i * ch + 2]!;
@@ -231,9 +231,10 @@ export function removeBackground(img: RawImage, options: RemoveBgOptions = {}): 
     for (let x = 0, i = y * w; x < w; x++, i++) {
       const u = x * sx - 1;
       const uu = u * u;
-      const dl = lab[i * 3]! - (l0 + l1 * u + l2 * uu);
-      const da = lab[i * 3 + 1]! - (a0 + a1 * u + a2 * uu);
-      const db = lab[i * 3 + 2]! - (b0 + b1 * u + b2 * uu);
+      toLab(data[i * ch]!, data[i * ch + 1]!, data[i * ch + 2]!, lab, 0);
+      const dl = lab[0]! - (l0 + l1 * u + l2 * uu);
+      const da = lab[1]! - (a0 + a1 * u + a2 * uu);
+      const db = lab[2]! - (b0 + b1 * u + b2 * uu);
       dist2[i] = dl * dl + da * da + db * db;
     }
   }
