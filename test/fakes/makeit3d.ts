@@ -31,15 +31,17 @@ export interface FakeControls {
   completeAfterMs: number;
   /** Next n submits answer 429 {"error"}. */
   submit429: number;
-  /** Next n submits answer 503 {"error"}. */
+  /** Next n submits answer `errorStatus` {"error"}. */
   submit5xx: number;
+  /** The status of the 5xx answers (default 503). */
+  errorStatus: number;
   /** Next n submits create their task but never answer (the connection stays open). */
   submitHang: number;
   /** Next n submits: the connection is destroyed before any answer, no task is created. */
   submitDrop: number;
   /** Next n submits create their task, send 200 headers and break the connection mid-body. */
   submitTruncate: number;
-  /** Next n polls answer 429 / 503. */
+  /** Next n polls answer 429 / `errorStatus`. */
   poll429: number;
   poll5xx: number;
   /** New tasks fail with this error text. */
@@ -141,6 +143,7 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
     completeAfterMs: options.completeAfterMs ?? 40,
     submit429: 0,
     submit5xx: 0,
+    errorStatus: 503,
     submitHang: 0,
     submitDrop: 0,
     submitTruncate: 0,
@@ -234,7 +237,7 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
         }
         if (controls.submit5xx > 0) {
           controls.submit5xx--;
-          return json(res, 503, { error: 'Service temporarily unavailable' });
+          return json(res, controls.errorStatus, { error: 'Service temporarily unavailable' });
         }
         let body: unknown;
         try {
@@ -273,7 +276,7 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
         }
         if (controls.poll5xx > 0) {
           controls.poll5xx--;
-          return json(res, 503, { error: 'Service temporarily unavailable' });
+          return json(res, controls.errorStatus, { error: 'Service temporarily unavailable' });
         }
         // An unknown id stays pending forever (as the real provider does).
         if (!task) return json(res, 200, { task_id: id, status: 'pending', asset_url: null, error: null, progress: 0 });
@@ -288,7 +291,7 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
         stats.downloads++;
         if (controls.asset5xx > 0) {
           controls.asset5xx--;
-          return json(res, 503, { error: 'Service temporarily unavailable' });
+          return json(res, controls.errorStatus, { error: 'Service temporarily unavailable' });
         }
         if (controls.assetRedirectTo && !(req.url ?? '').includes('redirected=1')) {
           res.writeHead(302, { location: controls.assetRedirectTo });

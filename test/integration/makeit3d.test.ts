@@ -164,6 +164,7 @@ describe('MakeIt3D adapter: submit failures', () => {
 
   it('5xx on submit is retried, then succeeds with one task', async () => {
     fake.controls.submit5xx = 2;
+    fake.controls.errorStatus = 502;
     const { job } = makeJob('downscale');
     await client().process(job);
     expect(fake.stats.submitRequests).toBe(3);
@@ -261,6 +262,7 @@ describe('MakeIt3D adapter: polling', () => {
   it('429 and 5xx on polls back off and keep polling', async () => {
     fake.controls.poll429 = 2;
     fake.controls.poll5xx = 2;
+    fake.controls.errorStatus = 500;
     const { job } = makeJob('downscale');
     const meta = await sharp(await client().process(job)).metadata();
     expect(meta.width).toBe(40);
