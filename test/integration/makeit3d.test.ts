@@ -270,6 +270,16 @@ describe('MakeIt3D adapter: polling', () => {
     expect(fake.stats.submitRequests).toBe(1);
   });
 
+  it('a 5xx storm on polls backs off (bounded poll rate) until the deadline', async () => {
+    fake.controls.poll5xx = 10_000;
+    const { job } = makeJob('upscale', { deadline: new Date(Date.now() + 600) });
+    const err = await rejection(client({ pollErrorBackoffMs: { base: 40, max: 160 }, random: () => 1 }).process(job));
+    expect(err.message).toBe('provider deadline exceeded');
+    // without the error backoff the 10-50 ms schedule would allow ~14 polls
+    expect(fake.stats.polls).toBeGreaterThanOrEqual(3);
+    expect(fake.stats.polls).toBeLessThanOrEqual(8);
+  });
+
   it('resumes from a stored provider id: zero submits', async () => {
     // a task created by an earlier run of the job
     const res = await fetch(`${fake.url}/generate/upscale`, {
