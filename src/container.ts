@@ -7,7 +7,7 @@ import { createMemoryImageEvents, createRedisImageEvents, type ImageEvents } fro
 import { createImageInspector } from './adapters/images/inspect.js';
 import { optimizePng } from './adapters/images/optimize.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
-import { createProcessor } from './adapters/processor/index.js';
+import { createProcessor } from './adapters/processor/create.js';
 import type { Processor } from './adapters/processor/processor.js';
 import { createBullQueue } from './adapters/queue/bullmq.js';
 import { createEmbeddedQueue } from './adapters/queue/embedded.js';

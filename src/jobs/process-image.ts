@@ -1,6 +1,6 @@
 import type { Db } from '../adapters/db/client.js';
 import type { ImageEvents } from '../adapters/events/image-events.js';
-import { PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
+import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
 import type { JobHandler } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
 import { markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
@@ -57,7 +57,11 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
         },
         inputUrl: () => deps.storage.signedUrl(image.originalPath, INPUT_URL_TTL_S),
         providerTaskId: image.providerTaskId,
-        saveProviderTaskId: (taskId) => saveProviderTaskId(deps.db, image.id, taskId),
+        // A provider task that could not be recorded must never be submitted again: fail the image.
+        saveProviderTaskId: (taskId) =>
+          saveProviderTaskId(deps.db, image.id, taskId).catch((err: unknown) => {
+            throw new PermanentProcessingError(`Could not record the provider task: ${String(err)}`);
+          }),
         deadline,
         signal: ctx.signal,
       });
@@ -69,7 +73,8 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
         await publish(image.shop, image.id);
       }
     } catch (err) {
-      if (ctx.signal.aborted) throw err; // shutdown: resumed from the stored provider task id
+      // Shutdown: the image stays `processing` and resumes from the stored provider task id.
+      if (ctx.signal.aborted || isProcessingAborted(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof PermanentProcessingError) return fail(message);
       if (ctx.attempt >= ctx.maxAttempts) return fail(`Gave up after ${ctx.attempt} attempts: ${message}`);

@@ -83,6 +83,20 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
     expect(out.length).toBeLessThanOrEqual(2 * 1024 * 1024);
   });
 
+  it('removes the background: a PNG with a transparent background and an opaque object', async () => {
+    const res = await upload(uploadForm(await productShot(120, 90), 'remove-bg'));
+    expect(res.statusCode).toBe(202);
+    const image = await finished((res.json() as { id: string }).id);
+    expect(image.status).toBe('processed');
+    const out = await stored(image.processed_path!);
+    const meta = await sharp(out).metadata();
+    expect(meta).toMatchObject({ format: 'png', width: 120, height: 90, hasAlpha: true });
+    const { data, info } = await sharp(out).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+    const alphaAt = (x: number, y: number) => data[(y * info.width + x) * 4 + 3];
+    expect(alphaAt(2, 2)).toBe(0); // background corner
+    expect(alphaAt(60, 45)).toBe(255); // the object
+  });
+
   it('accepts the legacy operation aliases', async () => {
     for (const op of ['remove-background', 'remove_bg', 'remove-bg']) {
       const res = await upload(uploadForm(await productShot(), op));

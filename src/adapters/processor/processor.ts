@@ -1,6 +1,23 @@
+/**
+ * The image-processor port. Two adapters implement it: `local` (sharp, offline)
+ * and `makeit3d` (the remote provider, see /work/shared/spec/makeit3d.md).
+ *
+ * Error contract for the caller (the job handler):
+ * - PermanentProcessingError: do not retry; mark the image failed, refund once.
+ *   SubmitOutcomeUnknownError is a subclass (see makeit3d.ts for why it is permanent).
+ * - TransientProcessingError: the queue may retry the job later. A retry with a
+ *   stored providerTaskId resumes polling; it never resubmits.
+ * - ProcessingAbortedError (name "AbortError"): job.signal fired (shutdown). The
+ *   image must NOT be failed: leave it processing, the job runs again after the
+ *   restart (and resumes from the stored provider id). Recognise it with
+ *   `isProcessingAborted(err)`.
+ */
 export type Operation = 'remove-bg' | 'upscale' | 'downscale';
 
+export const OPERATIONS: readonly Operation[] = ['remove-bg', 'upscale', 'downscale'];
+
 export interface ProcessJob {
+  /** uuid */
   imageId: string;
   operation: Operation;
   /** The stored upload's bytes. */
@@ -9,9 +26,9 @@ export interface ProcessJob {
   inputUrl(): Promise<string>;
   /** Stored earlier: resume polling, never resubmit. */
   providerTaskId: string | null;
-  /** Awaited before polling starts. */
+  /** Awaited BEFORE polling starts. */
   saveProviderTaskId(id: string): Promise<void>;
-  /** PROVIDER_TIMEOUT_S after the job first started. */
+  /** PROVIDER_TIMEOUT_S after the job started. */
   deadline: Date;
   /** Shutdown. */
   signal?: AbortSignal;
@@ -19,16 +36,44 @@ export interface ProcessJob {
 
 export interface Processor {
   readonly kind: 'local' | 'makeit3d';
-  /** A valid PNG (decoded and re-encoded by us). */
+  /** Resolves to a valid PNG (decoded and re-encoded by us). */
   process(job: ProcessJob): Promise<Buffer>;
 }
 
-/** Failed task, deadline passed, bad output: no retry, the image fails with a refund. */
+/** Failed task, deadline passed, bad output: no retry, refund. */
 export class PermanentProcessingError extends Error {
   override name = 'PermanentProcessingError';
 }
 
-/** 429 storm exhausted, 5xx, connection trouble: the queue may retry later. */
+/** 429 storm exhausted / 5xx / connection: the queue may retry later. */
 export class TransientProcessingError extends Error {
   override name = 'TransientProcessingError';
+}
+
+/**
+ * A submit was sent but no answer came back (our timeout fired). The provider
+ * may have created a task we cannot find (no idempotency, no lookup by our
+ * task_id), so we neither retry it nor let the queue retry it: the image fails
+ * and is refunded; the merchant may run it again.
+ */
+export class SubmitOutcomeUnknownError extends PermanentProcessingError {
+  override name = 'SubmitOutcomeUnknownError';
+}
+
+/** Thrown when job.signal aborts (shutdown). Not a failure of the image. */
+export class ProcessingAbortedError extends Error {
+  override name = 'AbortError';
+  readonly aborted = true;
+  constructor(message = 'processing aborted (shutdown)') {
+    super(message);
+  }
+}
+
+export function isProcessingAborted(err: unknown): err is ProcessingAbortedError {
+  return err instanceof ProcessingAbortedError;
+}
+
+/** Throws ProcessingAbortedError when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new ProcessingAbortedError();
 }
