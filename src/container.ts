@@ -127,8 +127,13 @@ export async function createContainer(config: Config, options: ContainerOptions 
 
     const onJobError = (err: unknown, job: { id: string; type: string }) => logError(err, { job: job.id, type: job.type });
     const queue: JobQueue = config.redisUrl
-      ? createBullQueue({ redisUrl: config.redisUrl, concurrency: config.workerConcurrency, onError: onJobError })
-      : createEmbeddedQueue({ db, concurrency: config.workerConcurrency, onError: onJobError });
+      ? createBullQueue({
+          redisUrl: config.redisUrl,
+          concurrency: config.workerConcurrency,
+          lockMs: config.queueLockMs,
+          onError: onJobError,
+        })
+      : createEmbeddedQueue({ db, concurrency: config.workerConcurrency, leaseMs: config.queueLockMs, onError: onJobError });
     closers.unshift(() => queue.close());
 
     const processor = createProcessor(config, {

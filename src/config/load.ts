@@ -32,6 +32,8 @@ export interface Config {
   database: { kind: 'pglite'; dataDir?: string } | { kind: 'postgres'; url: string; poolSize?: number };
   redisUrl: string | undefined;
   workerConcurrency: number;
+  /** How long a worker owns a running job without renewing it: a killed worker's job runs again after this. */
+  queueLockMs: number;
   storage:
     | { kind: 'local'; root: string }
     | {
@@ -126,6 +128,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       : { kind: 'pglite', dataDir: path.join(dataDir, 'db') },
     redisUrl: env.REDIS_URL,
     workerConcurrency: env.WORKER_CONCURRENCY,
+    queueLockMs: env.QUEUE_LOCK_MS,
     storage: storageConfig(env, dataDir),
     shopify: {
       mode: shopifyMode,

@@ -66,6 +66,7 @@ export const envSchema = z.object({
       .optional(),
   ),
   WORKER_CONCURRENCY: int(4, 1, 256),
+  QUEUE_LOCK_MS: int(60_000, 1000, 3_600_000),
 
   // Storage
   SUPABASE_URL: optionalUrl,

@@ -5,6 +5,8 @@ export interface BullQueueOptions {
   /** Connection options for BullMQ's own connections (it needs blocking ones of its own). */
   redisUrl: string;
   concurrency: number;
+  /** Lock of a running job, renewed while it runs; a job whose worker died is taken again after it. */
+  lockMs?: number;
   maxAttempts?: number;
   queueName?: string;
   onError?: (err: unknown, job: { id: string; type: string }) => void;
@@ -72,7 +74,13 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
             throw err;
           }
         },
-        { connection, concurrency: opts.concurrency, lockDuration: 60_000, maxStalledCount: 3 },
+        {
+          connection,
+          concurrency: opts.concurrency,
+          lockDuration: opts.lockMs ?? 60_000,
+          stalledInterval: opts.lockMs ?? 60_000,
+          maxStalledCount: 3,
+        },
       );
       worker.on('error', () => {});
       worker.on('failed', (job, err) => opts.onError?.(err, { id: job?.id ?? '-', type: job?.name ?? '-' }));
