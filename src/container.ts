@@ -6,6 +6,8 @@ import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
 import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
+import { createS3Storage } from './adapters/storage/s3.js';
+import { createSupabaseStorage } from './adapters/storage/supabase.js';
 import type { Storage } from './adapters/storage/storage.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
 
@@ -45,6 +47,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     if (options.migrate !== false) await database.migrate();
 
     const storage = createStorage(config);
+    if (storage.close) closers.unshift(() => storage.close!());
     const redis = config.redisUrl
       ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
       : null;
@@ -93,8 +96,9 @@ function createStorage(config: Config): Storage {
         publicBaseUrl: config.http.backendUrl,
         signingSecret: deriveKey(config.jwtSecret, 'files'),
       });
-    default:
-      // The S3 and Supabase adapters come with the image pipeline (issue 5).
-      throw new Error(`storage ${config.storage.kind} is not available in this build`);
+    case 's3':
+      return createS3Storage(config.storage);
+    case 'supabase':
+      return createSupabaseStorage(config.storage);
   }
 }

@@ -11,6 +11,7 @@ import { registerMetrics } from './plugins/metrics.js';
 import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
 import { creditRoutes } from './routes/credits.js';
+import { fileRoutes } from './routes/files.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
 import { ErrorSchema } from './schemas.js';
@@ -145,6 +146,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(authRoutes(container));
   await app.register(meRoutes(container));
   await app.register(creditRoutes(container));
+  await app.register(fileRoutes(container));
 
   return app;
 }
