@@ -9,7 +9,7 @@ import { createS3Storage } from '../../src/adapters/storage/s3.js';
 import type { Storage } from '../../src/adapters/storage/storage.js';
 import { createSupabaseStorage } from '../../src/adapters/storage/supabase.js';
 import { NotFoundError } from '../../src/lib/errors.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
+import { createTestApp } from '../helpers/app.js';
 import { freePort } from '../helpers/net.js';
 import { S3RVER_CREDENTIALS, startLocalS3 } from '../fakes/s3rver.js';
 import { startFakeSupabaseStorage } from '../fakes/supabase-storage.js';
