@@ -140,6 +140,22 @@ describe.each(ADAPTERS)('storage contract: $name', ({ name, start }) => {
     expect(Buffer.from(await res.arrayBuffer()).equals(blue)).toBe(true);
   });
 
+  it('keeps safe but awkward keys literal: a %2e%2e segment is a name, never a way up', async () => {
+    const victim = `${SHOP}/victim/x.png`;
+    await h.storage.put(victim, red, 'image/png');
+    for (const sneaky of [`${SHOP}/sub/%2e%2e/victim/x.png`, `${SHOP}/sub/%2E%2E/victim/x.png`, `${SHOP}/sub/.%2e/victim/x.png`]) {
+      await expect(h.storage.get(sneaky), sneaky).rejects.toBeInstanceOf(NotFoundError);
+      expect(await h.storage.exists(sneaky), sneaky).toBe(false);
+    }
+    const odd = `${SHOP}/upload/a b+c?d#e%41&=;é.png`;
+    await h.storage.put(odd, blue, 'image/png');
+    expect(await h.storage.exists(`${SHOP}/upload/a b+c`)).toBe(false);
+    expect((await bytes((await h.storage.get(odd)).body)).equals(blue)).toBe(true);
+    const res = await fetch(await h.storage.signedUrl(odd, 60));
+    expect(res.status).toBe(200);
+    expect(Buffer.from(await res.arrayBuffer()).equals(blue)).toBe(true);
+  });
+
   // s3rver checks a SigV4 URL's access key but does not compute V4 signatures, so this runs for the other two.
   it.skipIf(name === 's3')('a signed URL with a tampered signature is refused', async () => {
     const key = `${SHOP}/processed/tampered.png`;

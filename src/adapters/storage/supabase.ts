@@ -38,16 +38,22 @@ class SupabaseStorageError extends Error {
 
 /** Supabase Storage through its REST API, with the service role key (bypasses RLS: server side only). */
 export function createSupabaseStorage(opts: SupabaseStorageOptions): Storage {
+  const storageUrl = `${opts.url.replace(/\/+$/, '')}/storage/v1`;
   const client = new StorageClient(
-    `${opts.url.replace(/\/+$/, '')}/storage/v1`,
+    storageUrl,
     { apikey: opts.serviceRoleKey, Authorization: `Bearer ${opts.serviceRoleKey}` },
     opts.fetch,
   );
   const bucket = () => client.from(opts.bucket);
 
+  /**
+   * storage-js puts the path into the URL as it is, and fetch() would then
+   * resolve `%2e%2e` segments or cut at `?` and `#`: each segment is
+   * percent-encoded here, and the server decodes it once back to the key.
+   */
   function checked(key: string): string {
     if (!isSafeKey(key)) throw new NotFoundError();
-    return key;
+    return key.split('/').map(encodeURIComponent).join('/');
   }
 
   return {
@@ -73,22 +79,29 @@ export function createSupabaseStorage(opts: SupabaseStorageOptions): Storage {
     },
     async exists(key) {
       if (!isSafeKey(key)) return false;
-      const { data, error } = await bucket().exists(key);
+      const { data, error } = await bucket().exists(checked(key));
       if (error && !isNotFound(error) && error.status !== 400) throw new SupabaseStorageError('exists', error);
       return data;
     },
     async delete(key) {
-      const { error } = await bucket().remove([checked(key)]);
+      // Keys travel in the JSON body here, not in the URL.
+      checked(key);
+      const { error } = await bucket().remove([key]);
       if (error && !isNotFound(error)) throw new SupabaseStorageError('remove', error);
     },
     async signedUrl(key, expiresInS) {
       const expiresIn = Math.max(1, Math.min(Math.floor(expiresInS), MAX_SIGNED_URL_S));
-      const { data, error } = await bucket().createSignedUrl(checked(key), expiresIn);
+      const path = checked(key);
+      const { data, error } = await bucket().createSignedUrl(path, expiresIn);
       if (error) {
         if (isNotFound(error)) throw new NotFoundError();
         throw new SupabaseStorageError('createSignedUrl', error);
       }
-      return data.signedUrl;
+      // storage-js joins the answer with encodeURI, which leaves `?` and `#` of a key as they are:
+      // keep its token, and build the path from the key encoded segment by segment.
+      const at = data.signedUrl.lastIndexOf('?token=');
+      if (at === -1) throw new SupabaseStorageError('createSignedUrl', { message: 'no token in the signed URL' });
+      return `${storageUrl}/object/sign/${encodeURIComponent(opts.bucket)}/${path}${data.signedUrl.slice(at)}`;
     },
     async check() {
       const { error } = await client.getBucket(opts.bucket);
