@@ -3,10 +3,10 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Container } from '../container.js';
 import { registerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/errors.js';
+import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
@@ -90,6 +90,12 @@ export async function buildApp(container: Container): Promise<App> {
       );
     },
     routerOptions: { maxParamLength: 2048 },
+    // Router errors (malformed percent-encoding, an over-long parameter) answer in the documented
+    // error shape too, without echoing the URL.
+    frameworkErrors: (error, request, reply) => {
+      const { status, body } = errorReply(error, request.id);
+      void (reply as FastifyReply).status(status).send(body);
+    },
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
