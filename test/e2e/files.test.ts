@@ -243,8 +243,9 @@ describe('file endpoints on local storage', () => {
       expect(res.statusCode).toBe(401);
     });
 
-    it('answers 400 without a path', async () => {
-      for (const url of ['/fileserve/download', '/fileserve/download?path=']) {
+    it('answers 400 without a path, or with two', async () => {
+      const two = `/fileserve/download?path=${SHOP}/upload/a.png&path=${OTHER}/upload/secret.png`;
+      for (const url of ['/fileserve/download', '/fileserve/download?path=', two]) {
         const res = await t.app.inject({ url, headers: auth() });
         expect(res.statusCode, url).toBe(400);
         expect((res.json() as { code: string }).code).toBe('VALIDATION_FAILED');

@@ -18,7 +18,7 @@ import type { AddressInfo } from 'node:net';
  * Every other call needs `apikey` and `Authorization: Bearer` with the service
  * role key: 401 when missing, 403 when wrong. Errors have Supabase's shape
  * `{statusCode, error, message}`; a missing object or bucket answers HTTP 400
- * with `statusCode: "404"` as Supabase Storage long did.
+ * with `statusCode: "404"` as Supabase Storage long did (or 404 with `missingStatus: 404`).
  */
 export interface FakeSupabaseStorage {
   /** The project URL (give it to the adapter as SUPABASE_URL). */
@@ -33,7 +33,12 @@ export interface FakeSupabaseStorage {
 const PREFIX = '/storage/v1';
 
 export async function startFakeSupabaseStorage(
-  opts: { serviceRoleKey?: string; buckets?: string[] } = {},
+  opts: {
+    serviceRoleKey?: string;
+    buckets?: string[];
+    /** HTTP status of "not found" answers: 400 (statusCode "404" in the body, older servers) or 404. */
+    missingStatus?: 400 | 404;
+  } = {},
 ): Promise<FakeSupabaseStorage> {
   const serviceRoleKey = opts.serviceRoleKey ?? `service-role-${randomUUID()}`;
   const buckets = new Set(opts.buckets ?? ['makeit3d-public']);
@@ -48,7 +53,8 @@ export async function startFakeSupabaseStorage(
   };
   const fail = (res: ServerResponse, status: number, statusCode: string, error: string, message: string) =>
     send(res, status, { statusCode, error, message });
-  const notFound = (res: ServerResponse, what = 'Object') => fail(res, 400, '404', 'not_found', `${what} not found`);
+  const notFound = (res: ServerResponse, what = 'Object') =>
+    fail(res, opts.missingStatus ?? 400, '404', 'not_found', `${what} not found`);
 
   const sign = (payload: string) => createHmac('sha256', tokenSecret).update(payload).digest('base64url');
   function makeToken(url: string, expiresIn: number): string {

@@ -342,9 +342,29 @@ describe('Supabase storage specifics', () => {
     ]);
   });
 
-  it('check() fails for a missing bucket', async () => {
+  it('understands "not found" as HTTP 404 too (newer servers)', async () => {
+    const strict = await startFakeSupabaseStorage({ buckets: ['files'], missingStatus: 404 });
+    try {
+      const storage = createSupabaseStorage({ url: strict.url, serviceRoleKey: strict.serviceRoleKey, bucket: 'files' });
+      const res = await fetch(`${strict.url}/storage/v1/object/files/${SHOP}/missing.png`, {
+        headers: { apikey: strict.serviceRoleKey, authorization: `Bearer ${strict.serviceRoleKey}` },
+      });
+      expect(res.status).toBe(404);
+      await expect(storage.get(`${SHOP}/missing.png`)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(storage.signedUrl(`${SHOP}/missing.png`, 60)).rejects.toBeInstanceOf(NotFoundError);
+      expect(await storage.exists(`${SHOP}/missing.png`)).toBe(false);
+      await expect(storage.delete(`${SHOP}/missing.png`)).resolves.toBeUndefined();
+      await expect(createSupabaseStorage({ url: strict.url, serviceRoleKey: strict.serviceRoleKey, bucket: 'nope' }).check()).rejects.toThrow();
+    } finally {
+      await strict.close();
+    }
+  });
+
+  it('check() fails for a missing bucket, and a file of a missing bucket is an error, not a 404', async () => {
     const storage = createSupabaseStorage({ url: fake.url, serviceRoleKey: fake.serviceRoleKey, bucket: 'nope' });
     await expect(storage.check()).rejects.toThrow();
+    await expect(storage.get(`${SHOP}/a.png`)).rejects.toThrow(/Bucket not found/);
+    await expect(storage.get(`${SHOP}/a.png`)).rejects.not.toBeInstanceOf(NotFoundError);
   });
 
   it('signs URLs relative to /storage/v1, and a token for one path does not open another', async () => {

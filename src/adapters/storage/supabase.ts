@@ -26,6 +26,8 @@ interface StorageErrorLike {
  * versions) with 400 and `statusCode: "404"` in the body.
  */
 function isNotFound(error: StorageErrorLike): boolean {
+  // A missing bucket is a configuration error (a 5xx and a failing /ready), not a missing file.
+  if (/bucket/i.test(error.message)) return false;
   return error.status === 404 || error.statusCode === '404' || /not[ _]?found/i.test(error.message);
 }
 
