@@ -18,6 +18,8 @@ import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
 import { createRedisLimiter } from './adapters/ratelimit/redis.js';
 import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
+import { createS3Storage } from './adapters/storage/s3.js';
+import { createSupabaseStorage } from './adapters/storage/supabase.js';
 import type { Storage } from './adapters/storage/storage.js';
 import { JOB_TYPES, PROCESS_IMAGE } from './jobs/catalogue.js';
 import { createProcessImageHandler } from './jobs/process-image.js';
@@ -113,6 +115,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     const metrics = createMetrics();
     const storage = createStorage(config);
 
+    if (storage.close) closers.unshift(() => storage.close!());
     const redis = config.redisUrl
       ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
       : null;
@@ -316,8 +319,9 @@ function createStorage(config: Config): Storage {
         publicBaseUrl: config.http.backendUrl,
         signingSecret: deriveKey(config.jwtSecret, 'files'),
       });
-    default:
-      // The S3 and Supabase adapters come with the image pipeline (issue 5).
-      throw new Error(`storage ${config.storage.kind} is not available in this build`);
+    case 's3':
+      return createS3Storage(config.storage);
+    case 'supabase':
+      return createSupabaseStorage(config.storage);
   }
 }

@@ -3,11 +3,11 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/load.js';
 import type { Container } from '../container.js';
 import { registerAuth } from './plugins/auth.js';
-import { registerErrorHandling } from './plugins/errors.js';
+import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerSecurity } from './plugins/security.js';
@@ -15,6 +15,7 @@ import { authRoutes } from './routes/auth.js';
 import { creditRoutes } from './routes/credits.js';
 import { imageRoutes } from './routes/images.js';
 import { settingsRoutes } from './routes/settings.js';
+import { fileRoutes } from './routes/files.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
 import { shopifyAuthRoutes } from './routes/shopify-auth.js';
@@ -108,6 +109,12 @@ export async function buildApp(container: Container): Promise<App> {
       );
     },
     routerOptions: { maxParamLength: 2048 },
+    // Router errors (malformed percent-encoding, an over-long parameter) answer in the documented
+    // error shape too, without echoing the URL.
+    frameworkErrors: (error, request, reply) => {
+      const { status, body } = errorReply(error, request.id);
+      void (reply as FastifyReply).status(status).send(body);
+    },
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -174,6 +181,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(settingsRoutes(container));
   await app.register(shopifyAuthRoutes(container));
   await app.register(webhookRoutes(container));
+  await app.register(fileRoutes(container));
 
   return app;
 }

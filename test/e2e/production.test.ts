@@ -180,7 +180,7 @@ describe.runIf(postgresAvailable && redisAvailable)('production mode: PostgreSQL
     expect(down).toMatchObject({ format: 'png', width: 30, height: 20 });
     const bg = await sharp(await download((await image(ids.removeBg)).processed_path!)).metadata();
     expect(bg).toMatchObject({ format: 'png', hasAlpha: true });
-    for (const [op, id] of [['upscale', ids.upscale], ['downscale', ids.downscale], ['remove-background', ids.removeBg]]) {
+    for (const [op, id] of [['upscale', ids.upscale], ['downscale', ids.downscale], ['remove-bg', ids.removeBg]]) {
       expect(provider.stats.tasksByClientId.get(`${op}-${id}`)).toBe(1);
     }
   });

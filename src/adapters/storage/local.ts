@@ -1,21 +1,10 @@
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { access, mkdir, rename, rm, stat, writeFile, constants } from 'node:fs/promises';
+import { access, mkdir, open, rename, rm, stat, writeFile, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { NotFoundError } from '../../lib/errors.js';
 import { isSafeKey } from '../../lib/storage-key.js';
+import { contentTypeFor } from './content-type.js';
 import type { Storage } from './storage.js';
-
-const TYPES: Record<string, string> = {
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.webp': 'image/webp',
-  '.gif': 'image/gif',
-  '.avif': 'image/avif',
-  '.tif': 'image/tiff',
-  '.tiff': 'image/tiff',
-};
 
 /**
  * Local disk under `root`. Signed URLs point at our own `/files/{key}` route
@@ -47,13 +36,24 @@ export function createLocalStorage(opts: { root: string; publicBaseUrl: string; 
     },
     async get(key) {
       const full = resolve(key);
-      const info = await stat(full).catch(() => null);
-      if (!info?.isFile()) throw new NotFoundError();
+      // Open first, then stat the open file: a file deleted meanwhile is a 404, never a broken stream.
+      const handle = await open(full, 'r').catch(() => null);
+      if (!handle) throw new NotFoundError();
+      const info = await handle.stat().catch(() => null);
+      if (!info?.isFile()) {
+        await handle.close();
+        throw new NotFoundError();
+      }
       return {
-        body: createReadStream(full),
+        body: handle.createReadStream(),
         size: info.size,
-        contentType: TYPES[path.extname(full).toLowerCase()] ?? 'application/octet-stream',
+        contentType: contentTypeFor(key),
       };
+    },
+    async exists(key) {
+      if (!isSafeKey(key)) return false;
+      const info = await stat(resolve(key)).catch(() => null);
+      return info?.isFile() ?? false;
     },
     async delete(key) {
       await rm(resolve(key), { force: true });
@@ -79,3 +79,8 @@ export function createLocalStorage(opts: { root: string; publicBaseUrl: string; 
 }
 
 export type LocalStorage = ReturnType<typeof createLocalStorage>;
+
+/** True for the local adapter, whose signed URLs our own /files route serves. */
+export function isLocalStorage(storage: Storage): storage is LocalStorage {
+  return storage.kind === 'local' && typeof (storage as Partial<LocalStorage>).verifySignature === 'function';
+}
