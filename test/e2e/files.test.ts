@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveKey } from '../../src/container.js';
 import { createTestApp, devLogin, type TestApp } from '../helpers/app.js';
+import { fetchOnce } from '../helpers/net.js';
 import { startLocalS3, type LocalS3 } from '../fakes/s3rver.js';
 import { startFakeSupabaseStorage, type FakeSupabaseStorage } from '../fakes/supabase-storage.js';
 
@@ -350,7 +351,7 @@ describe('file endpoints on local storage', () => {
     const res = await raw(`/fileserve/signed-url/${SHOP}/upload/a.png`, auth());
     const u = new URL((res.json() as { signed_url: string }).signed_url);
     const address = t.app.server.address() as { port: number };
-    const file = await fetch(`http://127.0.0.1:${address.port}${u.pathname}${u.search}`);
+    const file = await fetchOnce(`http://127.0.0.1:${address.port}${u.pathname}${u.search}`);
     expect(file.status).toBe(200);
     expect(Buffer.from(await file.arrayBuffer()).equals(files.mine)).toBe(true);
   });
@@ -396,7 +397,7 @@ describe.each(['s3', 'supabase'] as const)('file endpoints on %s storage', (kind
     const origin = kind === 's3' ? s3!.endpoint : supabase!.url;
     expect(signed_url.startsWith(`${origin}/`)).toBe(true);
     if (kind === 's3') expect(new URL(signed_url).searchParams.get('X-Amz-Expires')).toBe(String(WEEK_S));
-    const file = await fetch(signed_url);
+    const file = await fetchOnce(signed_url);
     expect(file.status).toBe(200);
     expect(Buffer.from(await file.arrayBuffer()).equals(files.mine)).toBe(true);
   });

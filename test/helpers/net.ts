@@ -13,3 +13,11 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/**
+ * fetch() on a connection that closes after the answer: a kept-alive undici
+ * socket can keep a server's close() waiting (seen with app.close()).
+ */
+export function fetchOnce(url: string | URL): Promise<Response> {
+  return fetch(url, { headers: { connection: 'close' } });
+}
