@@ -36,6 +36,7 @@ import {
 import { createShopifyBilling } from './adapters/shopify/billing.js';
 import { exchangeSessionToken, refreshAccessToken, type ShopifyAppConfig } from './adapters/shopify/oauth.js';
 import { DomainError, InvalidInputError } from './lib/errors.js';
+import { withTimeout } from './lib/timeout.js';
 import { createTokenCipher } from './lib/token-cipher.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
 import { createShopLifecycle, type ShopLifecycle } from './modules/shops/lifecycle.js';
@@ -122,10 +123,10 @@ export async function createContainer(config: Config, options: ContainerOptions 
     if (redis) {
       redis.on('error', () => {}); // reported by /ready; ioredis reconnects by itself
       await redis.connect().catch(() => {});
-      closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
+      closers.unshift(() => closeRedis(redis));
     }
 
-    const events = redis ? await createRedisImageEvents(redis) : createMemoryImageEvents();
+    const events = redis ? createRedisImageEvents(redis) : createMemoryImageEvents();
     closers.unshift(() => events.close());
 
     const onJobError = (err: unknown, job: { id: string; type: string }) => logError(err, { job: job.id, type: job.type });
@@ -221,7 +222,8 @@ export async function createContainer(config: Config, options: ContainerOptions 
         storage: () => storage.check(),
       },
       async refreshGauges() {
-        const counts = await queue.counts().catch(() => null);
+        // /metrics must answer even when Redis does not.
+        const counts = await withTimeout(queue.counts(), 1000, 'queue counts').catch(() => null);
         if (counts) for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ state }, n);
       },
       async startBackgroundWork() {
@@ -253,6 +255,15 @@ export async function createContainer(config: Config, options: ContainerOptions 
   }
 }
 
+/** QUIT when connected (bounded), else just drop the socket: a dead Redis must not hold up shutdown. */
+async function closeRedis(client: Redis): Promise<void> {
+  if (client.status === 'ready') {
+    await withTimeout(client.quit(), 1000, 'redis quit').catch(() => client.disconnect());
+  } else {
+    client.disconnect();
+  }
+}
+
 /** Redis command timeout of the limiter: past it, the in-process limiter answers. */
 export const RATE_LIMIT_REDIS_TIMEOUT_MS = 150;
 
@@ -268,7 +279,7 @@ async function createRateLimiter(config: Config, closers: Array<() => Promise<un
     connectTimeout: 2000,
   });
   redis.on('error', () => {}); // each failed check is logged and counted by the rate-limit plugin
-  closers.unshift(() => redis.quit().catch(() => redis.disconnect()));
+  closers.unshift(() => closeRedis(redis));
   await redis.connect().catch(() => {});
   return createFallbackLimiter(createRedisLimiter(redis, { prefix: config.rateLimit.keyPrefix }), memory);
 }

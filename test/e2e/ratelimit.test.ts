@@ -43,8 +43,11 @@ async function burst(t: TestApp, n: number, request: (i: number) => InjectOption
   return results;
 }
 
+/** An installed shop, as an install leaves it (a stored token, so Bearer requests need no token exchange). */
 const installShop = (t: TestApp, shop: string) =>
-  t.container.db.execute(sql`insert into shops (domain, installed_at) values (${shop}, now()) on conflict do nothing`);
+  t.container.db.execute(
+    sql`insert into shops (domain, installed_at, access_token_enc) values (${shop}, now(), 'v1.stored.token.placeholder') on conflict do nothing`,
+  );
 
 describe('rate limits (in-process limiter, spec defaults)', () => {
   let t: TestApp;

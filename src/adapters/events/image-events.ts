@@ -38,15 +38,17 @@ export function createMemoryImageEvents(): ImageEvents {
 }
 
 /** `publisher` is a shared connection; the subscriber needs its own (a subscribed connection can only listen). */
-export async function createRedisImageEvents(publisher: Redis): Promise<ImageEvents> {
+export function createRedisImageEvents(publisher: Redis): ImageEvents {
   const bus = localBus();
-  const subscriber = publisher.duplicate();
+  // Its own connection, which waits for Redis and resubscribes after a reconnect.
+  const subscriber = publisher.duplicate({ lazyConnect: false, enableOfflineQueue: true, maxRetriesPerRequest: null });
   subscriber.on('error', () => {}); // ioredis reconnects and resubscribes by itself
   subscriber.on('message', (_channel: string, message: string) => {
     const sep = message.indexOf(' ');
     if (sep > 0) bus.emit(message.slice(0, sep), message.slice(sep + 1));
   });
-  await subscriber.subscribe(CHANNEL).catch(() => {});
+  // Not awaited: with Redis down at start, the subscription happens when it comes up.
+  void subscriber.subscribe(CHANNEL).catch(() => {});
   return {
     async publish(shop, id) {
       await publisher.publish(CHANNEL, `${shop} ${id}`);

@@ -1,4 +1,5 @@
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { withTimeout } from '../../lib/timeout.js';
 import { type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
 
 export interface BullQueueOptions {
@@ -12,7 +13,7 @@ export interface BullQueueOptions {
   onError?: (err: unknown, job: { id: string; type: string }) => void;
 }
 
-/** How long close() waits for jobs in progress and for Redis before cutting the connections. */
+/** How long close() waits for a worker's jobs in progress and for Redis before cutting the connections. */
 const CLOSE_TIMEOUT_MS = 10_000;
 
 function connectionFromUrl(url: string) {
@@ -103,15 +104,16 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
       // close() waits for the jobs in progress; aborted handlers end quickly and are retried later.
       // With Redis gone, BullMQ's close waits for a connection that never comes: give it a
       // bounded time (jobs in progress get theirs through the abort signal), then cut the sockets.
-      const bounded = async (closing: Promise<void> | undefined, disconnect: () => Promise<void>) => {
-        let timer: NodeJS.Timeout | undefined;
-        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CLOSE_TIMEOUT_MS)));
-        const outcome = await Promise.race([closing?.then(() => 'closed' as const), timeout]).catch(() => 'failed' as const);
-        clearTimeout(timer);
-        if (outcome !== 'closed') await disconnect().catch(() => {});
+      const bounded = async (closing: Promise<void>, disconnect: () => Promise<void>, ms: number) => {
+        const closed = await withTimeout(closing, ms, 'queue close').then(
+          () => true,
+          () => false,
+        );
+        // BullMQ's disconnect can wait for a dead Redis too: bounded as well.
+        if (!closed) await withTimeout(disconnect(), 1000, 'queue disconnect').catch(() => {});
       };
-      if (worker) await bounded(worker.close(), () => worker!.disconnect());
-      await bounded(queue.close(), () => queue.disconnect());
+      if (worker) await bounded(worker.close(), () => worker!.disconnect(), CLOSE_TIMEOUT_MS);
+      await bounded(queue.close(), () => queue.disconnect(), 1000); // a producer has nothing in flight
     },
   };
 }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
+import { withTimeout } from '../../lib/timeout.js';
 
 const CheckState = Type.Union([Type.Literal('ok'), Type.Literal('fail')]);
 const ReadyAnswer = Type.Object({
@@ -10,18 +11,10 @@ const ReadyAnswer = Type.Object({
 const CHECK_TIMEOUT_MS = 3000;
 
 async function probe(check: () => Promise<void>): Promise<'ok' | 'fail'> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timeout')), CHECK_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([check(), timeout]);
-    return 'ok';
-  } catch {
-    return 'fail';
-  } finally {
-    clearTimeout(timer);
-  }
+  return withTimeout(check(), CHECK_TIMEOUT_MS, 'readiness check').then(
+    () => 'ok' as const,
+    () => 'fail' as const,
+  );
 }
 
 export const opsRoutes =
