@@ -6,6 +6,7 @@ import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMemoryImageEvents, createRedisImageEvents, type ImageEvents } from './adapters/events/image-events.js';
 import { createImageInspector } from './adapters/images/inspect.js';
 import { optimizePng } from './adapters/images/optimize.js';
+import { createErrorReporter, type ErrorReporter } from './adapters/metrics/error-reporting.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
 import { createProcessor } from './adapters/processor/create.js';
 import type { Processor } from './adapters/processor/processor.js';
@@ -51,6 +52,8 @@ export interface Container {
   database: Database;
   db: Db;
   metrics: Metrics;
+  /** Sends an unexpected error to Sentry (when configured). */
+  reportError: ErrorReporter;
   storage: Storage;
   queue: JobQueue;
   processor: Processor;
@@ -74,6 +77,8 @@ export interface Container {
    * with the periodic sweeper of stuck images and the purchase reconciliation.
    */
   startBackgroundWork(): Promise<void>;
+  /** One pass of the sweeper and the purchase reconciliation (run every minute by startBackgroundWork). */
+  runMaintenance(): Promise<{ requeued: number; reconciled: number }>;
   /** Overrides the app's logger (tests pass `false`). */
   loggerOptions?: FastifyServerOptions['logger'];
   close(): Promise<void>;
@@ -101,13 +106,22 @@ export interface ContainerOptions {
   maintenanceIntervalMs?: number;
 }
 
+/** An image `queued` this long without progress lost its enqueue. */
+const STUCK_QUEUED_S = 120;
+/** Past the provider deadline plus this, a `processing` image lost its worker. */
+const STUCK_PROCESSING_GRACE_S = 300;
+
 /** A key for one purpose, derived from the JWT secret so operators manage one secret. */
 export function deriveKey(secret: string, purpose: string): string {
   return createHmac('sha256', secret).update(purpose).digest('base64url');
 }
 
 export async function createContainer(config: Config, options: ContainerOptions = {}): Promise<Container> {
-  const logError = options.logError ?? (() => {});
+  const reportError = await createErrorReporter(config.sentryDsn, config.nodeEnv);
+  const logError = (err: unknown, context: Record<string, unknown>) => {
+    options.logError?.(err, context);
+    reportError(err, context);
+  };
   const database = await openDatabase(config.database);
   const closers: Array<() => Promise<unknown>> = [() => database.close()];
   try {
@@ -166,6 +180,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       confirmUrl: (planId, pendingId) =>
         `${config.http.backendUrl}/credits/confirm?planId=${encodeURIComponent(planId)}&purchaseId=${pendingId}`,
       onReconcileError: (pendingId, err) => logError(err, { reconcile: pendingId }),
+      onCredited: (credits) => metrics.credits.inc({ reason: 'purchase' }, credits),
       ...(shopify ? { billing: createShopifyBilling(shopify.graphql) } : {}),
     });
 
@@ -174,15 +189,17 @@ export async function createContainer(config: Config, options: ContainerOptions 
       storage,
       inspect: createImageInspector(config.maxInputPixels),
       enqueue: (imageId) => queue.enqueue(PROCESS_IMAGE, imageId, { imageId }),
+      onAccepted: () => metrics.credits.inc({ reason: 'debit' }),
     });
 
     const timers: NodeJS.Timeout[] = [];
-    async function maintenance() {
+    async function runMaintenance() {
       // Images left `queued` (an enqueue lost after commit) or `processing` well past the
       // provider deadline (a lost worker) are enqueued again; the handler resumes or fails them.
-      const stuck = await findStuckImages(db, 120, config.providerTimeoutMs / 1000 + 300);
+      const stuck = await findStuckImages(db, STUCK_QUEUED_S, config.providerTimeoutMs / 1000 + STUCK_PROCESSING_GRACE_S);
       for (const image of stuck) await queue.enqueue(PROCESS_IMAGE, image.id, { imageId: image.id });
-      await purchases.reconcile();
+      const reconciled = await purchases.reconcile();
+      return { requeued: stuck.length, reconciled: reconciled.length };
     }
 
     return {
@@ -190,6 +207,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       database,
       db,
       metrics,
+      reportError,
       storage,
       queue,
       processor,
@@ -226,6 +244,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
         const counts = await withTimeout(queue.counts(), 1000, 'queue counts').catch(() => null);
         if (counts) for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ state }, n);
       },
+      runMaintenance,
       async startBackgroundWork() {
         const handlers = {
           [PROCESS_IMAGE]: createProcessImageHandler({
@@ -235,13 +254,16 @@ export async function createContainer(config: Config, options: ContainerOptions 
             events,
             timeoutMs: config.providerTimeoutMs,
             optimize: optimizePng,
-            onOutcome: (outcome, operation) => metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome }),
+            onOutcome: (outcome, operation) => {
+              metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome });
+              if (outcome === 'failed') metrics.credits.inc({ reason: 'refund' });
+            },
           }),
         };
         checkHandlers(JOB_TYPES, handlers);
         await queue.start(handlers);
         const every = options.maintenanceIntervalMs ?? 60_000;
-        timers.push(setInterval(() => void maintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
+        timers.push(setInterval(() => void runMaintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
       },
       ...(options.loggerOptions !== undefined ? { loggerOptions: options.loggerOptions } : {}),
       async close() {

@@ -141,7 +141,7 @@ export async function buildApp(container: Container): Promise<App> {
   });
 
   registerValidation(app);
-  registerErrorHandling(app);
+  registerErrorHandling(app, container.reportError);
   app.addSchema(ErrorSchema);
   registerMetrics(app, container.metrics);
   await registerSecurity(app, config);

@@ -93,10 +93,13 @@ export function errorReply(error: unknown, requestId: string): { status: number;
   return { status: 500, body: { error: 'Internal Server Error', code: 'INTERNAL', requestId } };
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+export function registerErrorHandling(app: FastifyInstance, report: (err: unknown, context: Record<string, unknown>) => void): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const { status, body, headers } = errorReply(error, request.id);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (status >= 500) {
+      request.log.error({ err: error }, 'request failed');
+      report(error, { requestId: request.id, route: request.routeOptions.url });
+    }
     else request.log.info({ code: body.code, status }, 'request rejected');
     if (headers) void reply.headers(headers);
     return reply.status(status).send(body);

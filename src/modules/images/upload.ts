@@ -23,6 +23,8 @@ export interface UploadDeps {
   inspect(data: Buffer): Promise<InspectedImage>;
   /** Called after the transaction commits; a lost call is repaired by the sweeper. */
   enqueue(imageId: string): Promise<void>;
+  /** A new image was accepted and its credit debited (not called for replays). */
+  onAccepted?(operation: Operation): void;
 }
 
 export interface UploadInput {
@@ -138,6 +140,7 @@ export function createUploads(deps: UploadDeps) {
       throw err;
     }
 
+    deps.onAccepted?.(input.operation);
     await deps.enqueue(id).catch(() => {
       // The job record is committed: the sweeper enqueues it again.
     });

@@ -27,6 +27,8 @@ export interface PurchaseDeps {
   billing?: BillingGateway;
   /** Builds the URL Shopify (or the sandbox) sends the merchant back to. */
   confirmUrl(planId: string, pendingId: string): string;
+  /** A purchase was credited (once per purchase). */
+  onCredited?(credits: number): void;
   /** Reconciliation goes on past one failing purchase; this reports it. */
   onReconcileError?(pendingId: string, err: unknown): void;
 }
@@ -127,7 +129,7 @@ export function createPurchases(deps: PurchaseDeps) {
       return { outcome: 'declined', shop };
     }
 
-    return deps.db.transaction(async (tx) => {
+    const settled = await deps.db.transaction(async (tx) => {
       const entry = await credit(tx, { shop, reason: 'purchase', reference: row.purchaseGid ?? row.id }, row.credits);
       await tx
         .update(creditPending)
@@ -137,6 +139,8 @@ export function createPurchases(deps: PurchaseDeps) {
         ? { outcome: 'credited' as const, credits: row.credits, shop }
         : { outcome: 'already_credited' as const, credits: row.credits, shop };
     });
+    if (settled.outcome === 'credited') deps.onCredited?.(row.credits);
+    return settled;
   }
 
   /** compat GET /credits/confirm: the planId in the URL must agree with the pending row. */
