@@ -1,4 +1,5 @@
 import { jwtVerify, SignJWT } from 'jose';
+import { hmacKey } from './hmac-key.js';
 import { normalizeShopDomain } from './shop-domain.js';
 
 /** compat: the `session` cookie is an HS256 JWT {sub: shop, shop, role: "authenticated", iat, exp} valid 24 h. */
@@ -10,13 +11,13 @@ export async function signSession(secret: string, shop: string, nowS = Math.floo
     .setSubject(shop)
     .setIssuedAt(nowS)
     .setExpirationTime(nowS + SESSION_TTL_S)
-    .sign(new TextEncoder().encode(secret));
+    .sign(hmacKey(secret));
 }
 
 /** The shop of a valid session token, or null: only HS256, signature, exp, and consistent claims. */
 export async function verifySession(secret: string, token: string): Promise<string | null> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+    const { payload } = await jwtVerify(token, hmacKey(secret), {
       algorithms: ['HS256'],
       requiredClaims: ['exp', 'iat', 'sub'],
     });

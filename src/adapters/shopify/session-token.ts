@@ -1,4 +1,5 @@
 import { jwtVerify } from 'jose';
+import { hmacKey } from '../../lib/hmac-key.js';
 import { normalizeShopDomain } from '../../lib/shop-domain.js';
 
 /**
@@ -12,7 +13,7 @@ export async function verifySessionToken(
   app: { apiKey: string; apiSecret: string },
 ): Promise<string | null> {
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(app.apiSecret), {
+    const { payload } = await jwtVerify(token, hmacKey(app.apiSecret), {
       algorithms: ['HS256'],
       audience: app.apiKey,
       clockTolerance: 10,
