@@ -10,6 +10,7 @@ import { IMAGE_STATUSES } from '../../adapters/db/schema.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { readSingleFile } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
+import { SIGNED_URL_TTL_S } from './files.js';
 import { responses, StrictObject } from '../schemas.js';
 import { AUTHENTICATED } from '../security-schemes.js';
 
@@ -39,7 +40,6 @@ export function imageJson(row: ImageRow) {
   };
 }
 
-const SIGNED_URL_TTL_S = 7 * 24 * 60 * 60;
 const HEARTBEAT_MS = 15_000;
 /** Multipart overhead allowed above MAX_UPLOAD_MB before a Content-Length is refused unread. */
 const MULTIPART_OVERHEAD = 64 * 1024;

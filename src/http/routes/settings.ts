@@ -7,10 +7,10 @@ import { NotFoundError, PayloadTooLargeError } from '../../lib/errors.js';
 import { getSettings, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
 import { readSingleFile } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
+import { SIGNED_URL_TTL_S } from './files.js';
 import { responses, StrictObject } from '../schemas.js';
 import { AUTHENTICATED } from '../security-schemes.js';
 
-const SIGNED_URL_TTL_S = 7 * 24 * 60 * 60;
 
 const SettingsSchema = Type.Object({
   shop: Type.String(),

@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../../adapters/db/errors.js';
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../../adapters/db/client.js';
@@ -45,13 +46,6 @@ export interface UploadAnswer {
 }
 
 const IDEMPOTENCY_TTL = sql`interval '24 hours'`;
-
-function isUniqueViolation(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: unknown }).code === '23505') return true;
-  }
-  return false;
-}
 
 /** A name safe to show and store: the last path segment, printable, at most 255 characters. */
 export function cleanFilename(name: string): string {

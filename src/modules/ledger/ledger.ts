@@ -1,3 +1,4 @@
+import { isUniqueViolation } from '../../adapters/db/errors.js';
 import { and, desc, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../../adapters/db/client.js';
 import { afterKeyset, type Keyset, keysetAt } from '../../adapters/db/keyset.js';
@@ -24,13 +25,6 @@ function checkAmount(amount: number): void {
   if (!Number.isSafeInteger(amount) || amount < 1 || amount > MAX_ENTRY_AMOUNT) {
     throw new InvalidInputError(`Credit amount must be an integer from 1 to ${MAX_ENTRY_AMOUNT}`, 'INVALID_AMOUNT');
   }
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: unknown }).code === '23505') return true;
-  }
-  return false;
 }
 
 /**
