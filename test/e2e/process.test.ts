@@ -72,3 +72,25 @@ describe('start-up', () => {
     expect(proc.output().trim()).toMatch(/^Configuration error: PORT: [^\n]+$/);
   });
 });
+
+describe('shutdown with an open event stream', () => {
+  it('ends the stream and exits 0 on SIGTERM', async () => {
+    const port = await freePort();
+    const api = spawnEntry('src/main/api.ts', { DATA_DIR: mkdtempSync(path.join(tmpdir(), 'api-sse-')), PORT: String(port), HOST: '127.0.0.1' });
+    try {
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 20_000, '/health');
+      const login = await fetch(`http://127.0.0.1:${port}/auth/dev-login?shop=sse.myshopify.com`);
+      const { token } = (await login.json()) as { token: string };
+      const stream = await fetch(`http://127.0.0.1:${port}/images/events`, { headers: { cookie: `session=${token}` } });
+      expect(stream.status).toBe(200);
+      const reader = stream.body!.getReader();
+      await reader.read(); // the ': connected' comment
+      api.child.kill('SIGTERM');
+      expect(await api.exited).toBe(0);
+      const rest = await reader.read().catch(() => ({ done: true }));
+      expect(rest.done).toBe(true);
+    } finally {
+      if (api.child.exitCode === null) api.child.kill('SIGKILL');
+    }
+  });
+});

@@ -106,6 +106,7 @@ describe.runIf(postgresAvailable && redisAvailable)('production mode: PostgreSQL
       MAKEIT3D_API_KEY: provider.apiKey,
       MAKEIT3D_BASE_URL: provider.url,
       QUEUE_LOCK_MS: '2000',
+      PROVIDER_TIMEOUT_S: '15',
       WORKER_CONCURRENCY: '2',
       RL_BURST_LIMIT: '1000',
       RL_SUST_LIMIT: '10000',
@@ -214,6 +215,24 @@ describe.runIf(postgresAvailable && redisAvailable)('production mode: PostgreSQL
       expect(await ledgerRows(id)).toEqual(['debit']);
     } finally {
       provider.controls.completeAfterMs = 300;
+    }
+  });
+
+  it('a task that never completes fails at the deadline, refunded once, with a bounded number of polls', async () => {
+    provider.controls.pendingForever = true;
+    try {
+      const before = await credits();
+      const id = await upload('downscale');
+      const done = await finished(id, 40_000);
+      expect(done.status).toBe('failed');
+      expect(done.error_message).toMatch(/deadline/i);
+      expect(await credits()).toBe(before);
+      expect(await ledgerRows(id)).toEqual(['debit', 'refund']);
+      const task = [...provider.tasks.values()].find((tk) => tk.body.task_id === `downscale-${id}`)!;
+      expect(task.polls).toBeGreaterThan(2);
+      expect(task.polls).toBeLessThan(12); // 1 s, 2 s, 3 s, then every 5 s over 15 s
+    } finally {
+      provider.controls.pendingForever = false;
     }
   });
 
