@@ -186,6 +186,24 @@ describe.runIf(postgresAvailable && redisAvailable)('production mode: PostgreSQL
     }
   });
 
+  it('status changes made by the worker process reach /images/events on the API (Redis pub/sub)', async () => {
+    const stream = await fetch(`${base}/images/events`, { headers: { cookie } });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    let text = '';
+    void (async () => {
+      for (;;) {
+        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (done) return;
+        text += Buffer.from(value!).toString();
+      }
+    })();
+    await waitFor(async () => text.includes(': connected'), 5000, 'the stream');
+    const id = await upload('downscale');
+    await waitFor(async () => text.includes(`"id":"${id}","status":"processed"`), 30_000, 'the processed event');
+    await reader.cancel();
+  });
+
   it('a failed provider task fails the image with its message and refunds once', async () => {
     provider.controls.failWith = 'content policy violation';
     try {
