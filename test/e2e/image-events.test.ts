@@ -8,6 +8,7 @@ import { buildApp } from '../../src/http/app.js';
 import { createTestApp, devLogin, type TestApp } from '../helpers/app.js';
 import { productShot, uploadForm } from '../helpers/images.js';
 import { waitFor } from '../helpers/process.js';
+import { collectStream } from '../helpers/stream.js';
 
 describe('GET /images/events', () => {
   let t: TestApp;
@@ -26,30 +27,23 @@ describe('GET /images/events', () => {
     const res = await fetch(`${base}/images/events`, { headers: { cookie } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
-    const reader = res.body!.getReader();
-    let text = '';
-    void (async () => {
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
-        text += Buffer.from(value!).toString();
-      }
-    })();
+    const stream = collectStream(res);
 
     const theirs = await t.app.inject({ method: 'POST', url: '/upload', ...withCookie(uploadForm(await productShot(), 'upscale'), other) });
     const mine = await t.app.inject({ method: 'POST', url: '/upload', ...withCookie(uploadForm(await productShot(), 'upscale'), cookie) });
     const id = (mine.json() as { id: string }).id;
     const theirId = (theirs.json() as { id: string }).id;
 
-    await waitFor(async () => text.includes('"status":"processed"'), 15_000, 'the processed event');
-    const events = text
+    await waitFor(async () => stream.text().includes('"status":"processed"'), 15_000, 'the processed event');
+    const events = stream
+      .text()
       .split('\n\n')
       .filter((block) => block.startsWith('event: image'))
       .map((block) => JSON.parse(block.split('\ndata: ')[1]!) as { id: string; status: string });
     expect(events.map((e) => e.status)).toContain('processing');
     expect(events.every((e) => e.id === id)).toBe(true);
-    expect(text).not.toContain(theirId);
-    await reader.cancel();
+    expect(stream.text()).not.toContain(theirId);
+    await stream.cancel();
   });
 
   it('refuses an anonymous stream with 401', async () => {

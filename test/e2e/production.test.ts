@@ -11,6 +11,7 @@ import { createPostgresDatabase } from '../helpers/db.js';
 import { productShot, uploadForm } from '../helpers/images.js';
 import { freePort, type Spawned, spawnEntry, waitFor } from '../helpers/process.js';
 import { postgresAvailable, redisAvailable } from '../helpers/services.js';
+import { collectStream } from '../helpers/stream.js';
 
 /**
  * Production mode end to end, each part a real process or server: the API and
@@ -189,19 +190,11 @@ describe.runIf(postgresAvailable && redisAvailable)('production mode: PostgreSQL
   it('status changes made by the worker process reach /images/events on the API (Redis pub/sub)', async () => {
     const stream = await fetch(`${base}/images/events`, { headers: { cookie } });
     expect(stream.status).toBe(200);
-    const reader = stream.body!.getReader();
-    let text = '';
-    void (async () => {
-      for (;;) {
-        const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }));
-        if (done) return;
-        text += Buffer.from(value!).toString();
-      }
-    })();
-    await waitFor(async () => text.includes(': connected'), 5000, 'the stream');
+    const events = collectStream(stream);
+    await waitFor(async () => events.text().includes(': connected'), 5000, 'the stream');
     const id = await upload('downscale');
-    await waitFor(async () => text.includes(`"id":"${id}","status":"processed"`), 30_000, 'the processed event');
-    await reader.cancel();
+    await waitFor(async () => events.text().includes(`"id":"${id}","status":"processed"`), 30_000, 'the processed event');
+    await events.cancel();
   });
 
   it('a failed provider task fails the image with its message and refunds once', async () => {
