@@ -6,6 +6,7 @@ import { verifyQueryHmac } from '../../adapters/shopify/hmac.js';
 import { authorizeUrl, exchangeCode } from '../../adapters/shopify/oauth.js';
 import { type Container, deriveKey } from '../../container.js';
 import { DomainError, InvalidInputError, NotFoundError } from '../../lib/errors.js';
+import { hmacKey } from '../../lib/hmac-key.js';
 import { normalizeShopDomain } from '../../lib/shop-domain.js';
 import { claimOnce } from '../../modules/shops/webhook-events.js';
 import { responses } from '../schemas.js';
@@ -30,7 +31,7 @@ export const shopifyAuthRoutes =
   (c: Container): FastifyPluginAsyncTypebox =>
   async (app) => {
     const { frontendUrl, backendUrl } = c.config.http;
-    const stateKey = new TextEncoder().encode(deriveKey(c.config.jwtSecret, 'oauth-state'));
+    const stateKey = hmacKey(deriveKey(c.config.jwtSecret, 'oauth-state'));
     c.shopify?.setWarningHandler((message, err) =>
       app.log.warn({ err: err instanceof Error ? { name: err.name, message: err.message } : String(err) }, message),
     );
