@@ -20,8 +20,3 @@ export function responses<T extends Record<number, TSchema>>(ok: T) {
   return { ...ok, '4xx': Type.Ref(ErrorSchema), '5xx': Type.Ref(ErrorSchema) };
 }
 
-export const ShopDomain = Type.String({
-  pattern: '^[a-zA-Z0-9][a-zA-Z0-9-]*\\.myshopify\\.com$',
-  maxLength: 255,
-  description: 'A shop domain such as my-shop.myshopify.com',
-});

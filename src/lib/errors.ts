@@ -43,12 +43,6 @@ export class NotFoundError extends DomainError {
   }
 }
 
-export class ConflictError extends DomainError {
-  constructor(message: string, code?: string) {
-    super('conflict', message, code);
-  }
-}
-
 export class InsufficientCreditsError extends DomainError {
   constructor(readonly remaining: number) {
     super('insufficient_credits', 'Not enough credits. Please purchase more.');
