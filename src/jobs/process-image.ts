@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import type { Db } from '../adapters/db/client.js';
 import type { ImageEvents } from '../adapters/events/image-events.js';
 import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
@@ -49,12 +50,7 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
       let png = await deps.processor.process({
         imageId: image.id,
         operation: image.operation,
-        loadInput: async () => {
-          const { body } = await deps.storage.get(image.originalPath);
-          const chunks: Buffer[] = [];
-          for await (const chunk of body) chunks.push(chunk as Buffer);
-          return Buffer.concat(chunks);
-        },
+        loadInput: async () => buffer((await deps.storage.get(image.originalPath)).body),
         inputUrl: () => deps.storage.signedUrl(image.originalPath, INPUT_URL_TTL_S),
         providerTaskId: image.providerTaskId,
         // A provider task that could not be recorded must never be submitted again: fail the image.

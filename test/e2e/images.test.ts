@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -45,12 +46,7 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
       const image = await getImage(id);
       return image.status === 'processed' || image.status === 'failed' ? image : undefined;
     }, 20_000, `image ${id} to finish`);
-  async function stored(key: string): Promise<Buffer> {
-    const { body } = await t.container.storage.get(key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
+  const stored = async (key: string) => buffer((await t.container.storage.get(key)).body);
 
   it('upscales a JPEG 2x into a PNG, debiting one credit', async () => {
     const before = await credits();

@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS } from '../helpers/db.js';
@@ -22,12 +23,7 @@ describe.each(DB_KINDS)('settings and avatar on %s', (db) => {
       headers: { cookie, 'content-type': 'application/json' },
       payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
     });
-  async function storedAvatar(): Promise<Buffer> {
-    const { body } = await t.container.storage.get(`avatars/${shop}/avatar.webp`);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    return Buffer.concat(chunks);
-  }
+  const storedAvatar = async () => buffer((await t.container.storage.get(`avatars/${shop}/avatar.webp`)).body);
   const avatar = (file: Buffer, filename = 'me.png', contentType = 'image/png') => {
     const form = multipart([{ name: 'file', data: file, filename, contentType }]);
     return t.app.inject({ method: 'POST', url: '/settings/avatar', payload: form.payload, headers: { ...form.headers, cookie } });
@@ -76,18 +72,12 @@ describe.each(DB_KINDS)('settings and avatar on %s', (db) => {
     const res = await avatar(big, 'me.jpg', 'image/jpeg');
     expect(res.statusCode).toBe(200);
     expect((res.json() as { url: string }).url).toMatch(/\/files\/avatars\/prefs\.myshopify\.com\/avatar\.webp\?exp=\d+&sig=/);
-    const { body } = await t.container.storage.get(`avatars/${shop}/avatar.webp`);
-    const chunks: Buffer[] = [];
-    for await (const chunk of body) chunks.push(chunk as Buffer);
-    const meta = await sharp(Buffer.concat(chunks)).metadata();
+    const meta = await sharp(await storedAvatar()).metadata();
     expect(meta).toMatchObject({ format: 'webp', width: 512, height: 341 });
 
     const second = await avatar(await productShot(100, 100, 'png'));
     expect(second.statusCode).toBe(200);
-    const { body: b2 } = await t.container.storage.get(`avatars/${shop}/avatar.webp`);
-    const c2: Buffer[] = [];
-    for await (const chunk of b2) c2.push(chunk as Buffer);
-    expect((await sharp(Buffer.concat(c2)).metadata()).width).toBe(100);
+    expect((await sharp(await storedAvatar()).metadata()).width).toBe(100);
 
     const settings = await get();
     expect(settings.avatar_path).toMatch(/avatar\.webp\?exp=/);

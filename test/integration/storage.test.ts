@@ -1,3 +1,4 @@
+import { buffer } from 'node:stream/consumers';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -22,11 +23,7 @@ async function png(width: number, height: number, color: { r: number; g: number;
     .toBuffer();
 }
 
-async function bytes(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of body) chunks.push(Buffer.from(chunk as Uint8Array));
-  return Buffer.concat(chunks);
-}
+const bytes = (body: Readable): Promise<Buffer> => buffer(body);
 
 interface Harness {
   storage: Storage;
