@@ -1,5 +1,20 @@
 import type { FastifyRequest } from 'fastify';
-import { InvalidInputError, UnsupportedMediaTypeError } from '../lib/errors.js';
+import { InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../lib/errors.js';
+
+/** Multipart overhead (boundaries, part headers, text fields) allowed above a file limit. */
+const MULTIPART_OVERHEAD = 64 * 1024;
+
+/**
+ * An onRequest hook: a declared Content-Length over the file limit is a 413
+ * before any of the body is read (a streamed body is capped while reading).
+ */
+export function refuseBodiesOver(fileLimitBytes: number, message: string) {
+  return async (request: FastifyRequest): Promise<void> => {
+    if (Number(request.headers['content-length']) > fileLimitBytes + MULTIPART_OVERHEAD) {
+      throw new PayloadTooLargeError(message);
+    }
+  };
+}
 
 /**
  * Reads a multipart form with exactly one file, in the part named `file`, and

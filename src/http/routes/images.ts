@@ -2,13 +2,13 @@ import fastifyMultipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
-import { InvalidInputError, NotFoundError, PayloadTooLargeError } from '../../lib/errors.js';
+import { InvalidInputError, NotFoundError } from '../../lib/errors.js';
 import { dashboardStats, getShopImage, type ImageRow, listImages } from '../../modules/images/images.js';
 import { chooseOperation } from '../../modules/images/operations.js';
 import { getSettings } from '../../modules/shops/settings.js';
 import { IMAGE_STATUSES } from '../../adapters/db/schema.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
-import { readSingleFile } from '../multipart.js';
+import { readSingleFile, refuseBodiesOver } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
 import { SIGNED_URL_TTL_S } from './files.js';
 import { responses, StrictObject } from '../schemas.js';
@@ -41,8 +41,6 @@ export function imageJson(row: ImageRow) {
 }
 
 const HEARTBEAT_MS = 15_000;
-/** Multipart overhead allowed above MAX_UPLOAD_MB before a Content-Length is refused unread. */
-const MULTIPART_OVERHEAD = 64 * 1024;
 
 const dashboardStatus = (status: ImageRow['status']) =>
   status === 'processed' ? 'Complete' : status === 'failed' ? 'Failed' : 'Importing';
@@ -64,12 +62,7 @@ export const imageRoutes =
     app.post(
       '/upload',
       {
-        onRequest: async (request) => {
-          const length = Number(request.headers['content-length']);
-          if (length > c.config.maxUploadBytes + MULTIPART_OVERHEAD) {
-            throw new PayloadTooLargeError(`Uploads are limited to ${c.config.maxUploadBytes} bytes`);
-          }
-        },
+        onRequest: refuseBodiesOver(c.config.maxUploadBytes, `Uploads are limited to ${c.config.maxUploadBytes} bytes`),
         preHandler: app.requireShop,
         schema: {
           tags: ['images'],

@@ -3,9 +3,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
 import { AVATAR_MAX_BYTES, normalizeAvatar } from '../../adapters/images/avatar.js';
-import { NotFoundError, PayloadTooLargeError } from '../../lib/errors.js';
+import { NotFoundError } from '../../lib/errors.js';
 import { getSettings, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
-import { readSingleFile } from '../multipart.js';
+import { readSingleFile, refuseBodiesOver } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
 import { SIGNED_URL_TTL_S } from './files.js';
 import { responses, StrictObject } from '../schemas.js';
@@ -84,11 +84,7 @@ export const settingsRoutes =
     app.post(
       '/settings/avatar',
       {
-        onRequest: async (request) => {
-          if (Number(request.headers['content-length']) > AVATAR_MAX_BYTES + 64 * 1024) {
-            throw new PayloadTooLargeError('Avatars are limited to 2 MB');
-          }
-        },
+        onRequest: refuseBodiesOver(AVATAR_MAX_BYTES, 'Avatars are limited to 2 MB'),
         preHandler: app.requireShop,
         schema: {
           tags: ['settings'],
