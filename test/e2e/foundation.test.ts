@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS } from '../helpers/db.js';
 import { createTestApp, devLogin, type TestApp } from '../helpers/app.js';
+import { API_KEY, API_SECRET, insertInstalledShop, SHOPIFY_ENV } from '../helpers/shopify.js';
 import { hs256, hs384, nowS, rs256, sessionClaims, shopifyClaims, unsignedToken } from '../helpers/tokens.js';
 
 const SHOP = 'demo.myshopify.com';
@@ -202,22 +203,12 @@ describe.each(DB_KINDS)('authentication on %s', (db) => {
 });
 
 describe('Shopify mode', () => {
-  const apiKey = 'test-api-key';
-  const apiSecret = 'test-api-secret-0123456789abcdef';
+  const apiKey = API_KEY;
+  const apiSecret = API_SECRET;
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({
-      env: {
-        SHOPIFY_API_KEY: apiKey,
-        SHOPIFY_API_SECRET: apiSecret,
-        JWT_SECRET: 'j'.repeat(40),
-        TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
-      },
-    });
-    // An installed shop, as the OAuth or token-exchange install leaves it.
-    await t.container.db.execute(
-      sql`insert into shops (domain, installed_at, access_token_enc) values (${SHOP}, now(), 'v1.stored.token.placeholder')`,
-    );
+    t = await createTestApp({ env: SHOPIFY_ENV });
+    await insertInstalledShop(t, SHOP);
     await t.container.db.execute(sql`insert into shop_credits (shop, balance) values (${SHOP}, 3)`);
   });
   afterAll(() => t.close());

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +9,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { createContainer } from '../../src/container.js';
 import { buildApp } from '../../src/http/app.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
+import { API_KEY, API_SECRET, insertInstalledShop, SHOPIFY_ENV } from '../helpers/shopify.js';
 import { freePort, waitFor } from '../helpers/process.js';
 import { startRedisServer } from '../helpers/redis-server.js';
 import { REDIS_TEST_URL, redisAvailable } from '../helpers/services.js';
@@ -43,11 +43,6 @@ async function burst(t: TestApp, n: number, request: (i: number) => InjectOption
   return results;
 }
 
-/** An installed shop, as an install leaves it (a stored token, so Bearer requests need no token exchange). */
-const installShop = (t: TestApp, shop: string) =>
-  t.container.db.execute(
-    sql`insert into shops (domain, installed_at, access_token_enc) values (${shop}, now(), 'v1.stored.token.placeholder') on conflict do nothing`,
-  );
 
 describe('rate limits (in-process limiter, spec defaults)', () => {
   let t: TestApp;
@@ -123,7 +118,7 @@ describe('rate limits (in-process limiter, spec defaults)', () => {
 
   it('a forged token naming a real shop neither uses nor shares that shop\'s quota', async () => {
     const shop = 'victim.myshopify.com';
-    await installShop(t, shop);
+    await insertInstalledShop(t, shop);
     const forged = `session=${await hs256(sessionClaims(shop), 'w'.repeat(40))}`;
     const results = await burst(t, 11, () => ({ url: '/me', remoteAddress: '10.0.0.5', headers: { cookie: forged } }));
     expectLimited(results[10]!, 10);
@@ -135,8 +130,8 @@ describe('rate limits (in-process limiter, spec defaults)', () => {
 
   it('two verified shops behind one IP are limited independently; a shop keeps its limit across IPs', async () => {
     const [a, b] = ['shop-a.myshopify.com', 'shop-b.myshopify.com'];
-    await installShop(t, a);
-    await installShop(t, b);
+    await insertInstalledShop(t, a);
+    await insertInstalledShop(t, b);
     const cookieA = `session=${await t.container.auth.issueSession(a)}`;
     const cookieB = `session=${await t.container.auth.issueSession(b)}`;
     const results = await burst(t, 11, () => ({ url: '/me', remoteAddress: '10.0.0.6', headers: { cookie: cookieA } }));
@@ -152,7 +147,7 @@ describe('rate limits (in-process limiter, spec defaults)', () => {
   });
 
   it('RL_ALLOWLIST: a forged allowlisted shop is still limited, the verified one is not', async () => {
-    await installShop(t, VIP);
+    await insertInstalledShop(t, VIP);
     const forged = [
       `session=${await hs256(sessionClaims(VIP), 'w'.repeat(40))}`,
       `session=${unsignedToken(sessionClaims(VIP))}`,
@@ -231,21 +226,12 @@ describe('rate limits: sustained window, /upload group, trusted proxy', () => {
 });
 
 describe('rate limits in Shopify mode (Bearer session tokens)', () => {
-  const apiKey = 'test-api-key';
-  const apiSecret = 'test-api-secret-0123456789abcdef';
+  const apiKey = API_KEY;
+  const apiSecret = API_SECRET;
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp({
-      env: {
-        ...DEFAULT_LIMITS,
-        RL_ALLOWLIST: VIP,
-        SHOPIFY_API_KEY: apiKey,
-        SHOPIFY_API_SECRET: apiSecret,
-        JWT_SECRET: 'j'.repeat(40),
-        TOKEN_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
-      },
-    });
-    for (const shop of ['one.myshopify.com', 'two.myshopify.com', VIP]) await installShop(t, shop);
+    t = await createTestApp({ env: { ...DEFAULT_LIMITS, RL_ALLOWLIST: VIP, ...SHOPIFY_ENV } });
+    for (const shop of ['one.myshopify.com', 'two.myshopify.com', VIP]) await insertInstalledShop(t, shop);
   });
   afterAll(() => t.close());
 
