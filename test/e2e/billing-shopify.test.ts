@@ -1,3 +1,4 @@
+import { queryRows } from '../../src/adapters/db/client.js';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FakeShopify } from '../fakes/shopify.js';
@@ -28,9 +29,10 @@ describe.each(DB_KINDS)('Shopify billing (sandbox off) on %s', (db) => {
     const res = await t.app.inject({ method: 'POST', url, headers: await bearer(s), payload: { planId } });
     expect(res.statusCode).toBe(200);
     const { confirmationUrl } = res.json() as { confirmationUrl: string };
-    const [row] = ((await t.container.db.execute(
-      sql`select id, purchase_gid, plan_id from credit_pending where shop = ${s} order by created_at desc limit 1`,
-    )) as unknown as { rows: Array<{ id: string; purchase_gid: string; plan_id: string }> }).rows;
+    const [row] = await queryRows<{ id: string; purchase_gid: string }>(
+      t.container.db,
+      sql`select id, purchase_gid from credit_pending where shop = ${s} order by created_at desc limit 1`,
+    );
     return { confirmationUrl, pendingId: row!.id, gid: row!.purchase_gid };
   }
   const confirmPath = (pendingId: string, planId: string, extra = '') =>
@@ -131,10 +133,11 @@ describe.each(DB_KINDS)('Shopify billing (sandbox off) on %s', (db) => {
     ]);
     expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
     expect(await balance()).toBe(before + 5000);
-    const ledger = (await t.container.db.execute(
+    const ledger = await queryRows(
+      t.container.db,
       sql`select count(*)::int as n from credit_transactions where shop = ${shop} and reason = 'purchase' and reference = ${gid}`,
-    )) as unknown as { rows: Array<{ n: number }> };
-    expect(ledger.rows[0]!.n).toBe(1);
+    );
+    expect(ledger).toEqual([{ n: 1 }]);
   });
 
   it('the purchase webhook credits an ACTIVE purchase on its own (a lost redirect)', async () => {

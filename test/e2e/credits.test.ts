@@ -1,3 +1,4 @@
+import { queryRows } from '../../src/adapters/db/client.js';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { credit } from '../../src/modules/ledger/ledger.js';
@@ -162,11 +163,13 @@ describe.each(DB_KINDS)('credits in sandbox mode on %s', (db) => {
   });
 
   it('keeps the balance equal to the sum of the ledger', async () => {
-    const result = (await t.container.db.execute(sql`
-      select c.shop, c.balance, coalesce(sum(t.delta), 0)::int as total
-      from shop_credits c left join credit_transactions t on t.shop = c.shop
-      group by c.shop, c.balance`)) as unknown as { rows: Array<{ balance: number; total: number }> };
-    expect(result.rows.length).toBeGreaterThan(2);
-    for (const row of result.rows) expect(row.total).toBe(row.balance);
+    const result = await queryRows<{ balance: number; total: number }>(
+      t.container.db,
+      sql`select c.shop, c.balance, coalesce(sum(t.delta), 0)::int as total
+        from shop_credits c left join credit_transactions t on t.shop = c.shop
+        group by c.shop, c.balance`,
+    );
+    expect(result.length).toBeGreaterThan(2);
+    for (const row of result) expect(row.total).toBe(row.balance);
   });
 });

@@ -1,3 +1,4 @@
+import { queryRows } from '../../src/adapters/db/client.js';
 import { buffer } from 'node:stream/consumers';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -105,10 +106,11 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
     // Earlier uploads finish (and refund) in the background: let them settle before counting.
     beforeAll(() =>
       waitFor(async () => {
-        const r = (await t.container.db.execute(
+        const [r] = await queryRows<{ n: number }>(
+          t.container.db,
           sql`select count(*)::int as n from images where status in ('queued', 'processing')`,
-        )) as unknown as { rows: Array<{ n: number }> };
-        return r.rows[0]!.n === 0;
+        );
+        return r!.n === 0;
       }, 20_000, 'the queue to drain'),
     );
     const bomb = () =>
@@ -189,15 +191,14 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
 
     it.each(cases)('%s', async (_name, makeForm, status, code) => {
       const before = await credits();
-      const rows = await t.container.db.execute(sql`select count(*)::int as n from images`);
+      const count = () => queryRows(t.container.db, sql`select count(*)::int as n from images`);
+      const rows = await count();
       const files = await filesUnder(t.config.dataDir);
       const res = await upload(await makeForm());
       expect(res.statusCode).toBe(status);
       expect((res.json() as { code: string }).code).toBe(code);
       expect(await credits()).toBe(before);
-      expect(await t.container.db.execute(sql`select count(*)::int as n from images`)).toMatchObject({
-        rows: (rows as unknown as { rows: unknown[] }).rows,
-      });
+      expect(await count()).toEqual(rows);
       expect(await filesUnder(t.config.dataDir)).toEqual(files);
     });
   });
@@ -230,8 +231,8 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
       error: { message: 'Not enough credits. Please purchase more.', remaining_credits: 0 },
       code: 'INSUFFICIENT_CREDITS',
     });
-    const rows = await t.container.db.execute(sql`select count(*)::int as n from images where shop = 'poor.myshopify.com'`);
-    expect((rows as unknown as { rows: Array<{ n: number }> }).rows[0]!.n).toBe(0);
+    const rows = await queryRows(t.container.db, sql`select count(*)::int as n from images where shop = 'poor.myshopify.com'`);
+    expect(rows).toEqual([{ n: 0 }]);
     expect(await filesUnder(t.config.dataDir)).toEqual(files);
   });
 
@@ -246,8 +247,8 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
     expect((again.json() as { id: string }).id).toBe([...ids][0]);
     expect(await credits()).toBe(before - 1);
     const uploads = (await filesUnder(t.config.dataDir)).filter((f) => f.includes(`${shop}/upload/`));
-    const rows = await t.container.db.execute(sql`select count(*)::int as n from images where shop = ${shop}`);
-    expect(uploads.length).toBe((rows as unknown as { rows: Array<{ n: number }> }).rows[0]!.n);
+    const [rows] = await queryRows<{ n: number }>(t.container.db, sql`select count(*)::int as n from images where shop = ${shop}`);
+    expect(uploads.length).toBe(rows!.n);
   });
 
   it('refuses a malformed Idempotency-Key', async () => {
@@ -280,8 +281,11 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
       seen.push(...page.images.map((i) => i.id));
       cursor = page.next_cursor;
     } while (cursor);
-    const rows = await t.container.db.execute(sql`select id from images where shop = ${shop} order by created_at desc, id desc`);
-    expect(seen).toEqual((rows as unknown as { rows: Array<{ id: string }> }).rows.map((r) => r.id));
+    const rows = await queryRows<{ id: string }>(
+      t.container.db,
+      sql`select id from images where shop = ${shop} order by created_at desc, id desc`,
+    );
+    expect(seen).toEqual(rows.map((r) => r.id));
 
     const processed = (await t.app.inject({ url: '/images?status=processed', headers: { cookie } })).json() as { images: ImageJson[] };
     expect(processed.images.length).toBeGreaterThan(0);
@@ -293,11 +297,12 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
     const res = await t.app.inject({ method: 'POST', url: '/image/dashboard-stats', headers: { cookie } });
     expect(res.statusCode).toBe(200);
     const body = res.json() as { stats: Record<string, number>; recent: Array<{ id: string; url: string; status: string }> };
-    const counts = (await t.container.db.execute(
+    const counts = await queryRows<{ status: string; n: number }>(
+      t.container.db,
       sql`select status, count(*)::int as n from images where shop = ${shop} group by status`,
-    )) as unknown as { rows: Array<{ status: string; n: number }> };
-    const by = Object.fromEntries(counts.rows.map((r) => [r.status, r.n]));
-    expect(body.stats.total).toBe(counts.rows.reduce((a, r) => a + r.n, 0));
+    );
+    const by = Object.fromEntries(counts.map((r) => [r.status, r.n]));
+    expect(body.stats.total).toBe(counts.reduce((a, r) => a + r.n, 0));
     expect(body.stats.completed).toBe(by.processed ?? 0);
     expect(body.stats.failed).toBe(by.failed ?? 0);
     expect(body.recent.length).toBeGreaterThan(0);

@@ -1,3 +1,4 @@
+import { queryRows } from '../../src/adapters/db/client.js';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenCipher } from '../../src/lib/token-cipher.js';
@@ -37,12 +38,12 @@ describe.each(DB_KINDS)('Shopify install on %s', (db) => {
 
   const count = async (table: string, shop?: string) => {
     const where = shop ? sql` where ${sql.raw(table === 'shops' ? 'domain' : 'shop')} = ${shop}` : sql``;
-    const r = await t.container.db.execute(sql`select count(*)::int as n from ${sql.raw(table)}${where}`);
-    return Number((r as unknown as { rows: Array<{ n: number }> }).rows[0]!.n);
+    const [r] = await queryRows<{ n: number }>(t.container.db, sql`select count(*)::int as n from ${sql.raw(table)}${where}`);
+    return Number(r!.n);
   };
   const shopRow = async (shop: string) => {
-    const r = await t.container.db.execute(sql`select * from shops where domain = ${shop}`);
-    return (r as unknown as { rows: Array<Record<string, unknown>> }).rows[0];
+    const [row] = await queryRows<Record<string, unknown>>(t.container.db, sql`select * from shops where domain = ${shop}`);
+    return row;
   };
   const credits = async (headers: Record<string, string>) => t.app.inject({ url: '/credits/me', headers });
 

@@ -1,3 +1,4 @@
+import { queryRows } from '../../src/adapters/db/client.js';
 import { createHmac, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,10 +20,9 @@ describe.each(DB_KINDS)('webhooks on %s', (db) => {
   });
   afterAll(() => close());
 
-  const rows = async (query: ReturnType<typeof sql>) =>
-    (await t.container.db.execute(query)) as unknown as { rows: Row[] };
-  const shopRow = async (shop: string) => (await rows(sql`select * from shops where domain = ${shop}`)).rows[0]!;
-  const eventCount = async () => Number((await rows(sql`select count(*)::int as n from webhook_events`)).rows[0]!.n);
+  const rows = (query: ReturnType<typeof sql>) => queryRows<Row>(t.container.db, query);
+  const shopRow = async (shop: string) => (await rows(sql`select * from shops where domain = ${shop}`))[0]!;
+  const eventCount = async () => Number((await rows(sql`select count(*)::int as n from webhook_events`))[0]!.n);
 
   /** Installs a shop by token exchange (as the embedded app's first load does) and returns its Bearer header. */
   async function install(shop: string) {
@@ -70,13 +70,13 @@ describe.each(DB_KINDS)('webhooks on %s', (db) => {
     expect(row.uninstalled_at).not.toBeNull();
     expect(row.access_token_enc).toBeNull();
     expect(row.refresh_token_enc).toBeNull();
-    const imgs = (await rows(sql`select id, status, error_message from images where shop = ${shop}`)).rows;
+    const imgs = (await rows(sql`select id, status, error_message from images where shop = ${shop}`));
     const byId = Object.fromEntries(imgs.map((r) => [r.id, r]));
     expect(byId[pending.id]).toMatchObject({ status: 'failed', error_message: 'Shop uninstalled' });
     expect(byId[queued.id]).toMatchObject({ status: 'failed', error_message: 'Shop uninstalled' });
     expect(byId[processing.id]).toMatchObject({ status: 'processing' });
     expect(byId[done.id]).toMatchObject({ status: 'processed' });
-    const jobRows = Object.fromEntries((await rows(sql`select id, status from jobs`)).rows.map((r) => [r.id, r.status]));
+    const jobRows = Object.fromEntries((await rows(sql`select id, status from jobs`)).map((r) => [r.id, r.status]));
     expect(jobRows[pending.id]).toBe('failed');
     expect(jobRows[queued.id]).toBe('failed');
     expect(jobRows[processing.id]).toBe('active');
@@ -95,7 +95,7 @@ describe.each(DB_KINDS)('webhooks on %s', (db) => {
     expect((await shopRow(shop)).access_token_enc).not.toBeNull();
     expect(await balanceOf(t.container.db, shop)).toBe(8);
     // No second grant on reinstall.
-    expect(Number((await rows(sql`select count(*)::int as n from credit_transactions where shop = ${shop} and reason = 'grant'`)).rows[0]!.n)).toBe(1);
+    expect(Number((await rows(sql`select count(*)::int as n from credit_transactions where shop = ${shop} and reason = 'grant'`))[0]!.n)).toBe(1);
   });
 
   it('app/scopes_update stores the scopes; an older event arriving late is ignored', async () => {
@@ -126,9 +126,9 @@ describe.each(DB_KINDS)('webhooks on %s', (db) => {
 
     const res = await post('/webhooks/shop/redact', shop, 'shop/redact', JSON.stringify({ shop_id: 9, shop_domain: shop }));
     expect(res.statusCode).toBe(200);
-    expect((await rows(sql`select id from images where shop = ${shop}`)).rows).toHaveLength(0);
-    expect((await rows(sql`select shop from settings where shop = ${shop}`)).rows).toHaveLength(0);
-    expect((await rows(sql`select id from jobs where id in (${a.id}, ${b.id})`)).rows).toHaveLength(0);
+    expect((await rows(sql`select id from images where shop = ${shop}`))).toHaveLength(0);
+    expect((await rows(sql`select shop from settings where shop = ${shop}`))).toHaveLength(0);
+    expect((await rows(sql`select id from jobs where id in (${a.id}, ${b.id})`))).toHaveLength(0);
     const row = await shopRow(shop);
     expect(row.access_token_enc).toBeNull();
     expect(row.refresh_token_enc).toBeNull();
@@ -137,7 +137,7 @@ describe.each(DB_KINDS)('webhooks on %s', (db) => {
     }
     // Another shop's data is untouched.
     await expect(t.container.storage.get(kept.originalPath)).resolves.toBeTruthy();
-    expect((await rows(sql`select id from images where shop = ${other}`)).rows).toHaveLength(1);
+    expect((await rows(sql`select id from images where shop = ${other}`))).toHaveLength(1);
     expect(await balanceOf(t.container.db, shop)).toBe(balance);
   });
 

@@ -1,16 +1,17 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/adapters/db/client.js';
+import { type Database, queryRows } from '../../src/adapters/db/client.js';
 import { InsufficientCreditsError, InvalidInputError } from '../../src/lib/errors.js';
 import { balanceOf, credit, debit, MAX_ENTRY_AMOUNT, refund } from '../../src/modules/ledger/ledger.js';
 import { installShop } from '../../src/modules/shops/shops.js';
 import { DB_KINDS, openTestDatabase } from '../helpers/db.js';
 
 async function ledgerSum(database: Database, shop: string): Promise<number> {
-  const result = (await database.db.execute(
-    sql`select coalesce(sum(delta), 0)::int as total, count(*)::int as n from credit_transactions where shop = ${shop}`,
-  )) as unknown as { rows: Array<{ total: number }> };
-  return result.rows[0]!.total;
+  const [result] = await queryRows<{ total: number }>(
+    database.db,
+    sql`select coalesce(sum(delta), 0)::int as total from credit_transactions where shop = ${shop}`,
+  );
+  return result!.total;
 }
 
 describe.each(DB_KINDS)('ledger on %s', (kind) => {

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/adapters/db/client.js';
+import { type Database, queryRows } from '../../src/adapters/db/client.js';
 import { DB_KINDS, openTestDatabase } from '../helpers/db.js';
 import { postgresAvailable } from '../helpers/services.js';
 
@@ -19,7 +19,7 @@ async function failure(promise: Promise<unknown>): Promise<string> {
 }
 
 async function rows<T>(database: Database, query: ReturnType<typeof sql>): Promise<T[]> {
-  return ((await database.db.execute(query)) as unknown as { rows: T[] }).rows;
+  return queryRows<T>(database.db, query);
 }
 
 /** Tables, columns, constraints and indexes of the public schema, normalised for comparison. */

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/adapters/db/client.js';
-import { openDatabase } from '../../src/adapters/db/client.js';
+import { openDatabase, queryRows } from '../../src/adapters/db/client.js';
 import {
   AdminGraphqlError,
   createAdminGraphqlClient,
@@ -89,11 +89,10 @@ describe.each(DB_KINDS)('Shopify tokens on %s', (kind) => {
     expect(token).not.toBe(old.accessToken);
     expect(fake.calls.refresh).toBe(refreshes + 1);
     expect(fake.accessTokens(shop).at(-1)).toBe(token);
-    const r = (await database.db.execute(sql`select * from shops where domain = ${shop}`)) as unknown as { rows: Array<Record<string, string>> };
-    const row = r.rows[0]!;
-    expect(cipher.decrypt(row.access_token_enc!, shop)).toBe(token);
-    expect(cipher.decrypt(row.refresh_token_enc!, shop)).toBe(fake.refreshTokens(shop).at(-1));
-    expect(cipher.decrypt(row.refresh_token_enc!, shop)).not.toBe(old.refreshToken);
+    const [row] = await queryRows<Record<string, string>>(database.db, sql`select * from shops where domain = ${shop}`);
+    expect(cipher.decrypt(row!.access_token_enc!, shop)).toBe(token);
+    expect(cipher.decrypt(row!.refresh_token_enc!, shop)).toBe(fake.refreshTokens(shop).at(-1));
+    expect(cipher.decrypt(row!.refresh_token_enc!, shop)).not.toBe(old.refreshToken);
     // Next call: fresh, no refresh.
     expect(await storeFor(database.db).getAccessToken(shop)).toBe(token);
     expect(fake.calls.refresh).toBe(refreshes + 1);

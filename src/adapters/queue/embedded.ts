@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import { type Db, queryRows } from '../db/client.js';
 import { jobs } from '../db/schema.js';
 import { backoffMs, type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
 
@@ -37,18 +37,20 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
   const idle = new Set<() => void>();
   let started = false;
 
-  const rows = <T>(r: unknown) => (r as { rows: T[] }).rows;
 
   async function claim(): Promise<Claimed | null> {
-    const r = await db.execute(sql`
+    const [job] = await queryRows<Claimed>(
+      db,
+      sql`
       update jobs set status = 'active', attempts = attempts + 1,
         locked_until = now() + make_interval(secs => ${leaseMs / 1000}), updated_at = now()
       where id = (
         select id from jobs
         where (status = 'queued' and run_at <= now()) or (status = 'active' and locked_until < now())
         order by run_at limit 1 for update skip locked)
-      returning id, type, payload, attempts`);
-    return rows<Claimed>(r)[0] ?? null;
+      returning id, type, payload, attempts`,
+    );
+    return job ?? null;
   }
 
   async function finish(id: string, status: 'completed' | 'failed', error?: string) {
@@ -136,21 +138,26 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
       await db.execute(sql`select 1 from jobs limit 1`);
     },
     async state(id) {
-      const r = await db.execute(sql`select status, run_at > now() as later from jobs where id = ${id}`);
-      const row = rows<{ status: string; later: boolean }>(r)[0];
+      const [row] = await queryRows<{ status: string; later: boolean }>(
+        db,
+        sql`select status, run_at > now() as later from jobs where id = ${id}`,
+      );
       if (!row) return 'unknown';
       if (row.status === 'queued') return row.later ? 'delayed' : 'waiting';
       return row.status as 'active' | 'completed' | 'failed';
     },
     async counts() {
-      const r = await db.execute(sql`
+      const [counts] = await queryRows<{ waiting: number; active: number; delayed: number; failed: number }>(
+        db,
+        sql`
         select
           (count(*) filter (where status = 'queued' and run_at <= now()))::int as waiting,
           (count(*) filter (where status = 'active'))::int as active,
           (count(*) filter (where status = 'queued' and run_at > now()))::int as delayed,
           (count(*) filter (where status = 'failed'))::int as failed
-        from jobs`);
-      return rows<{ waiting: number; active: number; delayed: number; failed: number }>(r)[0]!;
+        from jobs`,
+      );
+      return counts!;
     },
     async close() {
       stop.abort();

@@ -1,6 +1,6 @@
 import { isUniqueViolation } from '../../adapters/db/errors.js';
 import { and, desc, eq, sql } from 'drizzle-orm';
-import type { DbOrTx } from '../../adapters/db/client.js';
+import { type DbOrTx, queryRows } from '../../adapters/db/client.js';
 import { afterKeyset, type Keyset, keysetAt } from '../../adapters/db/keyset.js';
 import { creditTransactions, shopCredits } from '../../adapters/db/schema.js';
 import { InsufficientCreditsError, InvalidInputError } from '../../lib/errors.js';
@@ -37,7 +37,9 @@ function checkAmount(amount: number): void {
 async function apply(db: DbOrTx, entry: LedgerEntry, delta: number): Promise<LedgerResult | null> {
   try {
     return await db.transaction(async (sp) => {
-      const result = await sp.execute(sql`
+      const [row] = await queryRows<{ id: string; balance_after: number }>(
+        sp,
+        sql`
         with upd as (
           update shop_credits set balance = balance + ${delta}, updated_at = now()
           where shop = ${entry.shop} and balance + ${delta} >= 0
@@ -45,8 +47,8 @@ async function apply(db: DbOrTx, entry: LedgerEntry, delta: number): Promise<Led
         )
         insert into credit_transactions (shop, delta, reason, reference, balance_after)
         select ${entry.shop}, ${delta}, ${entry.reason}, ${entry.reference}, balance from upd
-        returning id, balance_after`);
-      const row = (result as unknown as { rows: Array<{ id: string; balance_after: number }> }).rows[0];
+        returning id, balance_after`,
+      );
       if (row) return { applied: true as const, transactionId: row.id, balanceAfter: Number(row.balance_after) };
       // No balance change: a replay of an entry already made is a duplicate, not a shortage.
       const [done] = await sp
