@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import sharp, { type Sharp } from 'sharp';
 
 /**
- * A fake MakeIt3D (/work/shared/spec/makeit3d.md, "The fake for tests"): a real
+ * A fake MakeIt3D (docs/makeit3d.md, "The fake for tests"): a real
  * HTTP server on a free port. It checks the key, validates bodies, fetches the
  * input itself, makes a real result with sharp (remove-background: alpha
  * channel with the corner colour keyed out; upscale: 2x; downscale: half) and

@@ -11,7 +11,7 @@ import {
 } from './processor.js';
 
 /**
- * The MakeIt3D adapter (/work/shared/spec/makeit3d.md): submit once, store the
+ * The MakeIt3D adapter (docs/makeit3d.md): submit once, store the
  * provider's id, poll with backoff until the job's deadline, download the
  * asset at once, decode and re-encode it as PNG.
  *

@@ -1,6 +1,6 @@
 /**
  * The image-processor port. Two adapters implement it: `local` (sharp, offline)
- * and `makeit3d` (the remote provider, see /work/shared/spec/makeit3d.md).
+ * and `makeit3d` (the remote provider, see docs/makeit3d.md).
  *
  * Error contract for the caller (the job handler):
  * - PermanentProcessingError: do not retry; mark the image failed, refund once.
