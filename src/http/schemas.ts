@@ -20,3 +20,21 @@ export function responses<T extends Record<number, TSchema>>(ok: T) {
   return { ...ok, '4xx': Type.Ref(ErrorSchema), '5xx': Type.Ref(ErrorSchema) };
 }
 
+
+/** Finishing options of a remove-bg result (JSON bodies); src/modules/images/finishing.ts checks the rest. */
+export const FinishingOptionsSchema = Type.Object(
+  {
+    background: Type.Optional(
+      Type.String({ pattern: '^(transparent|#[0-9a-fA-F]{6})$', description: '`transparent` (default) or `#RRGGBB`' }),
+    ),
+    framing: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('square')], { description: 'default none' })),
+    padding: Type.Optional(Type.Number({ minimum: 0, maximum: 40, description: 'percent of the canvas side, with square (default 8)' })),
+    shadow: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('soft')], { description: 'default none' })),
+    format: Type.Optional(
+      Type.Union([Type.Literal('png'), Type.Literal('jpeg'), Type.Literal('webp')], {
+        description: 'default png; jpeg only with an opaque background',
+      }),
+    ),
+  },
+  { $id: 'FinishingOptions', additionalProperties: false, description: 'Finishing of remove-bg results' },
+);

@@ -119,6 +119,8 @@ export const images = pgTable(
     providerTaskId: text('provider_task_id').unique('images_provider_task_id'),
     attempts: integer('attempts').notNull().default(0),
     errorMessage: text('error_message'),
+    /** Finishing options (modules/images/finishing.ts), resolved at acceptance; null: none (a plain result). */
+    options: jsonb('options'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
     startedAt: timestamp('started_at', { withTimezone: true }),
@@ -140,6 +142,8 @@ export const settings = pgTable('settings', {
   backgroundRemoval: boolean('background_removal').notNull(),
   optimizeImages: boolean('optimize_images').notNull(),
   avatarPath: text('avatar_path'),
+  /** The shop's default finishing options (partial; unset fields take the built-in defaults). */
+  finishing: jsonb('finishing'),
   updatedAt: updatedAt(),
 });
 

@@ -111,6 +111,7 @@ const imageColumns = {
   providerTaskId: images.providerTaskId,
   attempts: images.attempts,
   errorMessage: images.errorMessage,
+  options: images.options,
   createdAt: images.createdAt,
   updatedAt: images.updatedAt,
   startedAt: images.startedAt,
