@@ -117,13 +117,15 @@ export function deriveKey(secret: string, purpose: string): string {
 }
 
 export async function createContainer(config: Config, options: ContainerOptions = {}): Promise<Container> {
-  const reportError = await createErrorReporter(config.sentryDsn, config.nodeEnv);
+  const errorReporting = await createErrorReporter(config.sentryDsn, config.nodeEnv);
+  const reportError = errorReporting.report;
   const logError = (err: unknown, context: Record<string, unknown>) => {
     options.logError?.(err, context);
     reportError(err, context);
   };
   const database = await openDatabase(config.database);
-  const closers: Array<() => Promise<unknown>> = [() => database.close()];
+  // Closed in this order; Sentry last, so errors of the shutdown itself are still sent.
+  const closers: Array<() => Promise<unknown>> = [() => database.close(), () => errorReporting.close()];
   try {
     if (options.migrate !== false) await database.migrate();
     const db = database.db;
@@ -147,12 +149,22 @@ export async function createContainer(config: Config, options: ContainerOptions 
     const queue: JobQueue = config.redisUrl
       ? createBullQueue({
           redisUrl: config.redisUrl,
+          prefix: config.queuePrefix,
           concurrency: config.workerConcurrency,
           lockMs: config.queueLockMs,
+          shutdownGraceMs: config.workerShutdownGraceMs,
           onError: onJobError,
         })
-      : createEmbeddedQueue({ db, concurrency: config.workerConcurrency, leaseMs: config.queueLockMs, onError: onJobError });
-    closers.unshift(() => queue.close());
+      : createEmbeddedQueue({
+          db,
+          concurrency: config.workerConcurrency,
+          leaseMs: config.queueLockMs,
+          shutdownGraceMs: config.workerShutdownGraceMs,
+          onError: onJobError,
+        });
+    let queueClosed: Promise<void> | undefined;
+    const closeQueue = () => (queueClosed ??= queue.close());
+    closers.unshift(closeQueue);
 
     const processor = createProcessor(config, {
       onProviderCall: (operation, call, seconds) => metrics.providerLatency.observe({ operation, call }, seconds),
@@ -163,6 +175,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     const auth = createAuthenticator({
       db,
       jwtSecret: config.jwtSecret,
+      jwtPreviousSecrets: config.jwtPreviousSecrets,
       ...(shopify
         ? {
             verifySessionToken: (token: string) => verifySessionToken(token, shopify.app),
@@ -268,6 +281,9 @@ export async function createContainer(config: Config, options: ContainerOptions 
       ...(options.loggerOptions !== undefined ? { loggerOptions: options.loggerOptions } : {}),
       async close() {
         for (const timer of timers) clearInterval(timer);
+        // Running jobs first (they finish or are handed back within the grace period): they
+        // still need the processor, storage and database that the other closers end.
+        await closeQueue();
         for (const close of closers) await close();
       },
     };
@@ -319,7 +335,7 @@ function createShopify(config: Config, db: Db, storage: Storage): ShopifyService
   });
   const tokens = createTokenStore({
     db,
-    cipher: createTokenCipher(config.tokenEncryptionKey),
+    cipher: createTokenCipher(config.tokenEncryptionKey, config.tokenEncryptionPreviousKeys),
     refresh: (shop, refreshToken) => refreshAccessToken(app, shop, refreshToken),
   });
   let warn: (message: string, err: unknown) => void = () => {};
@@ -351,6 +367,7 @@ function createStorage(config: Config): Storage {
         root: config.storage.root,
         publicBaseUrl: config.http.backendUrl,
         signingSecret: deriveKey(config.jwtSecret, 'files'),
+        previousSigningSecrets: config.jwtPreviousSecrets.map((secret) => deriveKey(secret, 'files')),
       });
     case 's3':
       return createS3Storage(config.storage);

@@ -42,7 +42,8 @@ export async function createTestApp(
   const dataDir = mkdtempSync(path.join(tmpdir(), 'app-test-'));
   const { options, cleanup } = await freshDatabaseOptions(opts.db ?? 'pglite');
   const config: Config = {
-    ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...GENEROUS_RATE_LIMITS, ...opts.env }),
+    // No shutdown grace unless a test asks: close() interrupts running jobs at once.
+    ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', WORKER_SHUTDOWN_GRACE_S: '0', ...GENEROUS_RATE_LIMITS, ...opts.env }),
     database: options,
   };
   const container = await createContainer(config, {
