@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { withTimeout } from '../../lib/timeout.js';
 import { type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
 
@@ -51,7 +51,13 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
   });
   queue.on('error', () => {}); // surfaced by check(); ioredis reconnects
   let worker: Worker | null = null;
+  /** Set when close() starts: a job fetched after that goes straight back (BullMQ can still hand one over). */
+  let closing = false;
   const stop = new AbortController();
+  const handBack = async (job: Job, token: string): Promise<never> => {
+    await job.moveToWait(token);
+    throw new WaitingError();
+  };
 
   return {
     kind: 'bullmq',
@@ -71,6 +77,7 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
         async (job, token) => {
           const handler = handlers[job.name];
           if (!handler) throw new UnrecoverableError(`no handler for ${job.name}`);
+          if (closing && token) return handBack(job, token);
           try {
             await handler(job.data as Record<string, unknown>, {
               attempt: job.attemptsMade + 1,
@@ -78,13 +85,10 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
               signal: stop.signal,
             });
           } catch (err) {
-            if (stop.signal.aborted && token) {
-              // Interrupted by shutdown: back to the waiting list without spending an attempt
-              // (a failure would, and a stalled job counts towards maxStalledCount); the next
-              // worker resumes it from its stored state (the provider task id).
-              await job.moveToWait(token);
-              throw new WaitingError();
-            }
+            // Interrupted by shutdown: back to the waiting list without spending an attempt
+            // (a failure would, and a stalled job counts towards maxStalledCount); the next
+            // worker resumes it from its stored state (the provider task id).
+            if (stop.signal.aborted && token) return handBack(job, token);
             if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
             throw err;
           }
@@ -119,6 +123,7 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
       // period to finish; then the abort signal makes them stop and hand themselves back.
       // With Redis gone, that close waits for a connection that never comes: it is bounded
       // (past the grace period), then the sockets are cut.
+      closing = true;
       const grace = setTimeout(() => stop.abort(), graceMs);
       const bounded = async (closing: Promise<void>, disconnect: () => Promise<void>, ms: number) => {
         const closed = await withTimeout(closing, ms, 'queue close').then(
