@@ -12,7 +12,7 @@ import { createProcessor } from './adapters/processor/create.js';
 import type { Processor } from './adapters/processor/processor.js';
 import { createBullQueue } from './adapters/queue/bullmq.js';
 import { createEmbeddedQueue } from './adapters/queue/embedded.js';
-import { checkHandlers, type JobQueue } from './adapters/queue/queue.js';
+import { checkHandlers, type JobHandler, type JobQueue } from './adapters/queue/queue.js';
 import { createFallbackLimiter } from './adapters/ratelimit/fallback.js';
 import type { RateLimiter } from './adapters/ratelimit/limiter.js';
 import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
@@ -274,7 +274,20 @@ export async function createContainer(config: Config, options: ContainerOptions 
           }),
         };
         checkHandlers(JOB_TYPES, handlers);
-        await queue.start(handlers);
+        const counted = Object.fromEntries(
+          Object.entries(handlers).map(([type, handler]): [string, JobHandler] => [
+            type,
+            async (payload, ctx) => {
+              metrics.jobsRunning.inc();
+              try {
+                await handler(payload, ctx);
+              } finally {
+                metrics.jobsRunning.dec();
+              }
+            },
+          ]),
+        );
+        await queue.start(counted);
         const every = options.maintenanceIntervalMs ?? 60_000;
         timers.push(setInterval(() => void runMaintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
       },

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/adapters/db/client.js';
 import { createBullQueue } from '../../src/adapters/queue/bullmq.js';
@@ -7,6 +6,7 @@ import { createEmbeddedQueue } from '../../src/adapters/queue/embedded.js';
 import type { JobContext, JobQueue } from '../../src/adapters/queue/queue.js';
 import { DB_KINDS, openTestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/process.js';
+import { deleteRedisKeys } from '../helpers/redis-keys.js';
 import { REDIS_TEST_URL, redisAvailable } from '../helpers/services.js';
 
 /**
@@ -108,17 +108,7 @@ describe.each(DB_KINDS)('embedded queue shutdown on %s', (kind) => {
 
 describe.runIf(redisAvailable)('BullMQ queue shutdown on Redis', () => {
   const prefix = `test-shutdown-${randomUUID()}`;
-  afterAll(async () => {
-    // This test's keys only (the Redis is shared).
-    const redis = new Redis(REDIS_TEST_URL);
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    await redis.quit();
-  });
+  afterAll(() => deleteRedisKeys(REDIS_TEST_URL, `${prefix}:*`));
 
   shutdownContract(() => {
     const queueName = `q-${randomUUID()}`; // one queue shared by the test's workers
