@@ -28,6 +28,9 @@ export async function createErrorReporter(dsn: string | undefined, environment: 
     tracesSampleRate: 0,
     beforeSend: scrubEvent,
     beforeBreadcrumb: scrubBreadcrumb,
+    // Our error handler reports 5xx with the request id; Sentry's own Fastify hook would report
+    // the same error first, without it (and the duplicate would then be dropped).
+    integrations: (defaults) => defaults.filter((integration) => integration.name !== 'Fastify'),
   });
   return {
     report(err, context = {}) {
