@@ -274,20 +274,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
           }),
         };
         checkHandlers(JOB_TYPES, handlers);
-        const counted = Object.fromEntries(
-          Object.entries(handlers).map(([type, handler]): [string, JobHandler] => [
-            type,
-            async (payload, ctx) => {
-              metrics.jobsRunning.inc();
-              try {
-                await handler(payload, ctx);
-              } finally {
-                metrics.jobsRunning.dec();
-              }
-            },
-          ]),
-        );
-        await queue.start(counted);
+        await queue.start(countedWhileRunning(handlers, metrics));
         const every = options.maintenanceIntervalMs ?? 60_000;
         timers.push(setInterval(() => void runMaintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
       },
@@ -304,6 +291,19 @@ export async function createContainer(config: Config, options: ContainerOptions 
     for (const close of closers) await close().catch(() => {});
     throw err;
   }
+}
+
+/** Each handler counted in `jobs_running` while it runs. */
+function countedWhileRunning(handlers: Record<string, JobHandler>, metrics: Metrics): Record<string, JobHandler> {
+  const counted = (handler: JobHandler): JobHandler => async (payload, ctx) => {
+    metrics.jobsRunning.inc();
+    try {
+      await handler(payload, ctx);
+    } finally {
+      metrics.jobsRunning.dec();
+    }
+  };
+  return Object.fromEntries(Object.entries(handlers).map(([type, handler]) => [type, counted(handler)]));
 }
 
 /** QUIT when connected (bounded), else just drop the socket: a dead Redis must not hold up shutdown. */

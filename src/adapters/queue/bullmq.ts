@@ -125,8 +125,8 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
       // (past the grace period), then the sockets are cut.
       closing = true;
       const grace = setTimeout(() => stop.abort(), graceMs);
-      const bounded = async (closing: Promise<void>, disconnect: () => Promise<void>, ms: number) => {
-        const closed = await withTimeout(closing, ms, 'queue close').then(
+      const bounded = async (closeCall: Promise<void>, disconnect: () => Promise<void>, ms: number) => {
+        const closed = await withTimeout(closeCall, ms, 'queue close').then(
           () => true,
           () => false,
         );
