@@ -54,7 +54,7 @@ async function startApi(extraEnv: Record<string, string> = {}) {
     RL_SUST_LIMIT: '1000000',
     ...extraEnv,
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 30_000, 'api');
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 90_000, 'api');
   const login = await fetch(`http://127.0.0.1:${port}/auth/dev-login?shop=bench.myshopify.com`);
   const { token } = (await login.json()) as { token: string };
   return {
@@ -91,7 +91,7 @@ async function httpBench() {
   const api = embedded.proc;
   const cookie = embedded.cookie;
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${barePort}/health`)).ok, 20_000, 'bare server');
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${barePort}/health`)).ok, 90_000, 'bare server');
 
     // Warm both up, then measure alternately so drift hits both.
     await load(`http://127.0.0.1:${barePort}/health`);
