@@ -58,11 +58,6 @@ export interface FakeControls {
   assetRedirectTo: string | null;
   /** Serve the asset without Content-Length (chunked), to test the streaming cap. */
   assetChunked: boolean;
-  /**
-   * Valid submits wait, without creating their task, until releaseSubmits() (so a test can
-   * kill a worker while no submit is between the provider and our database).
-   */
-  holdSubmits: boolean;
 }
 
 export interface FakeStats {
@@ -88,10 +83,6 @@ export interface FakeMakeIt3D {
   failTask(id: string, error: string): void;
   /** Serves bytes at a URL on the fake (the "signed upload URL" for tests). */
   putInput(bytes: Buffer, contentType?: string): string;
-  /** Submits held so far (controls.holdSubmits). */
-  heldSubmits(): number;
-  /** Ends holding: held submits whose client is still connected go on; the others never create a task. */
-  releaseSubmits(): void;
   close(): Promise<void>;
 }
 
@@ -165,9 +156,7 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
     assetChunked: false,
     asset5xx: 0,
     assetRedirectTo: null,
-    holdSubmits: false,
   };
-  let held: Array<() => void> = [];
   const stats: FakeStats = {
     submitRequests: 0,
     tasksCreated: 0,
@@ -223,22 +212,6 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
     return task;
   }
 
-  function answerSubmit(op: FakeOperation, body: Record<string, unknown>, req: http.IncomingMessage, res: http.ServerResponse) {
-    const task = createTask(op, body);
-    if (controls.submitTruncate > 0) {
-      controls.submitTruncate--;
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 200 });
-      res.write('{"task_id": "');
-      setTimeout(() => req.socket.destroy(), 20);
-      return;
-    }
-    if (controls.submitHang > 0) {
-      controls.submitHang--;
-      return; // the task exists, the answer never comes
-    }
-    json(res, 200, { task_id: task.id });
-  }
-
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -274,13 +247,19 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
         }
         const problem = validate(op, body);
         if (problem) return json(res, 422, { error: problem });
-        if (controls.holdSubmits) {
-          held.push(() => {
-            if (!req.socket.destroyed) answerSubmit(op, body as Record<string, unknown>, req, res);
-          });
+        const task = createTask(op, body as Record<string, unknown>);
+        if (controls.submitTruncate > 0) {
+          controls.submitTruncate--;
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': 200 });
+          res.write('{"task_id": "');
+          setTimeout(() => req.socket.destroy(), 20);
           return;
         }
-        return answerSubmit(op, body as Record<string, unknown>, req, res);
+        if (controls.submitHang > 0) {
+          controls.submitHang--;
+          return; // the task exists, the answer never comes
+        }
+        return json(res, 200, { task_id: task.id });
       }
 
       const poll = /^\/tasks\/([^/]+)\/status$/.exec(path);
@@ -362,13 +341,6 @@ export async function startFakeMakeIt3D(options: { apiKey?: string; completeAfte
       const task = tasks.get(id);
       if (!task) throw new Error(`no task ${id}`);
       task.failWith = error;
-    },
-    heldSubmits: () => held.length,
-    releaseSubmits() {
-      controls.holdSubmits = false;
-      const waiting = held;
-      held = [];
-      for (const go of waiting) go();
     },
     putInput(bytes, contentType = 'image/png') {
       const id = randomUUID();
