@@ -31,6 +31,13 @@ export function spawnEntry(entry: string, env: Record<string, string>): Spawned 
   return { child, output: () => out, exited };
 }
 
+/**
+ * How long a child process of the app may take to answer /health: a start-up
+ * with the tsx loader on a loaded 2-core machine can take tens of seconds (start-up
+ * speed is measured by the benchmark, not here).
+ */
+export const PROCESS_START_TIMEOUT_MS = 60_000;
+
 /** Polls a condition until it holds or the deadline passes (no blind sleeps). */
 export async function waitFor<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
