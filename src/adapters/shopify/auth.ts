@@ -84,7 +84,6 @@ function grantError(err: unknown): Error {
   if (err instanceof HttpResponseError && !(err instanceof HttpRetriableError) && err.response.code < 500) {
     return new ShopifyGrantRejectedError(err.response.code);
   }
-  if (err instanceof DomainError) return err;
   return new UnavailableError('Shopify is unreachable or answered with an error');
 }
 
