@@ -1,5 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** tsx's loader by absolute URL, so that a child started in another directory finds it. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -18,9 +24,10 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-/** Runs a TypeScript entry point of src/main as its own process (tsx loader). */
-export function spawnEntry(entry: string, env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+/** Runs a TypeScript entry point of src/main as its own process (tsx loader), in `cwd` when given. */
+export function spawnEntry(entry: string, env: Record<string, string>, opts: { cwd?: string } = {}): Spawned {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.resolve(entry)], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
