@@ -17,7 +17,6 @@ import { createFallbackLimiter } from './adapters/ratelimit/fallback.js';
 import type { RateLimiter } from './adapters/ratelimit/limiter.js';
 import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
 import { createRedisLimiter } from './adapters/ratelimit/redis.js';
-import { verifySessionToken } from './adapters/shopify/session-token.js';
 import { createLocalStorage } from './adapters/storage/local.js';
 import { createS3Storage } from './adapters/storage/s3.js';
 import { createSupabaseStorage } from './adapters/storage/supabase.js';
@@ -31,11 +30,10 @@ import {
   type AdminGraphqlClient,
   createAdminGraphqlClient,
   createShopGraphql,
-  registerWebhooks,
   type ShopGraphql,
 } from './adapters/shopify/admin-graphql.js';
+import { createShopifyAuth, type ShopifyAuth } from './adapters/shopify/auth.js';
 import { createShopifyBilling } from './adapters/shopify/billing.js';
-import { exchangeSessionToken, refreshAccessToken, type ShopifyAppConfig } from './adapters/shopify/oauth.js';
 import { DomainError, InvalidInputError } from './lib/errors.js';
 import { withTimeout } from './lib/timeout.js';
 import { createTokenCipher } from './lib/token-cipher.js';
@@ -85,14 +83,15 @@ export interface Container {
 }
 
 export interface ShopifyServices {
-  app: ShopifyAppConfig;
+  /** The official library: session tokens, token grants, HMAC and webhook validation. */
+  auth: ShopifyAuth;
   tokens: TokenStore;
   lifecycle: ShopLifecycle;
   /** Raw Admin GraphQL client (explicit token). */
   adminGraphql: AdminGraphqlClient;
   /** Admin GraphQL with the shop's stored token, refreshed when needed. */
   graphql: ShopGraphql;
-  /** Where non-fatal Shopify problems go (a failed webhook registration); the HTTP app plugs its logger. */
+  /** Where non-fatal Shopify problems go (the library's warnings, a file left behind); the HTTP app plugs its logger. */
   setWarningHandler(handler: (message: string, err: unknown) => void): void;
 }
 
@@ -178,7 +177,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       jwtPreviousSecrets: config.jwtPreviousSecrets,
       ...(shopify
         ? {
-            verifySessionToken: (token: string) => verifySessionToken(token, shopify.app),
+            verifySessionToken: (token: string) => shopify.auth.verifySessionToken(token),
             installWithSessionToken: (shop: string, token: string) => shopify.lifecycle.installWithSessionToken(shop, token),
             hasAccessToken: (shop: string) => shopify.tokens.hasAccessToken(database.db, shop),
           }
@@ -336,12 +335,18 @@ async function createRateLimiter(config: Config, closers: Array<() => Promise<un
 }
 
 function createShopify(config: Config, db: Db, storage: Storage): ShopifyServices {
-  const app: ShopifyAppConfig = {
-    apiKey: config.shopify.apiKey,
-    apiSecret: config.shopify.apiSecret,
-    scopes: config.shopify.scopes,
-    adminUrlTemplate: config.shopify.adminUrlTemplate,
-  };
+  let warn: (message: string, err: unknown) => void = () => {};
+  const auth = createShopifyAuth(
+    {
+      apiKey: config.shopify.apiKey,
+      apiSecret: config.shopify.apiSecret,
+      scopes: config.shopify.scopes,
+      apiVersion: config.shopify.apiVersion,
+      appUrl: config.http.backendUrl,
+      adminUrlTemplate: config.shopify.adminUrlTemplate,
+    },
+    { onWarning: (message) => warn('Shopify library', message) },
+  );
   const adminGraphql = createAdminGraphqlClient({
     adminUrlTemplate: config.shopify.adminUrlTemplate,
     apiVersion: config.shopify.apiVersion,
@@ -349,20 +354,18 @@ function createShopify(config: Config, db: Db, storage: Storage): ShopifyService
   const tokens = createTokenStore({
     db,
     cipher: createTokenCipher(config.tokenEncryptionKey, config.tokenEncryptionPreviousKeys),
-    refresh: (shop, refreshToken) => refreshAccessToken(app, shop, refreshToken),
+    refresh: (shop, refreshToken) => auth.refreshAccessToken(shop, refreshToken),
   });
-  let warn: (message: string, err: unknown) => void = () => {};
   const lifecycle = createShopLifecycle({
     db,
     tokens,
     onWarning: (message, err) => warn(message, err),
     freeCredits: config.credits.freeCredits,
-    exchangeSessionToken: (shop, sessionToken) => exchangeSessionToken(app, shop, sessionToken),
-    registerWebhooks: (shop, accessToken) => registerWebhooks(adminGraphql, shop, accessToken, config.http.backendUrl),
+    exchangeSessionToken: (shop, sessionToken) => auth.exchangeSessionToken(shop, sessionToken),
     storage,
   });
   return {
-    app,
+    auth,
     tokens,
     lifecycle,
     adminGraphql,

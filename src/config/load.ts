@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { envSchema, type Env } from './schema.js';
+import { fromShopifyCli, startedByShopifyCli } from './shopify-cli.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -86,11 +87,13 @@ export interface Config {
 
 /**
  * Reads and validates the environment once. Throws a ConfigError whose message
- * is one line naming the variable. Secrets missing in local mode are generated
- * once and kept in DATA_DIR (so sessions survive restarts).
+ * is one line naming the variable. Secrets missing in local mode, or under
+ * `shopify app dev`, are generated once and kept in DATA_DIR (so sessions
+ * survive restarts).
  */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(source);
+  const cliDev = startedByShopifyCli(source);
+  const parsed = envSchema.safeParse(fromShopifyCli(source));
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     throw new ConfigError(`${issue.path.join('.')}: ${issue.message}`);
@@ -111,7 +114,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('SHOPIFY_ADMIN_URL_TEMPLATE: must contain {shop}');
   }
 
-  const secrets = shopifyMode === 'local' ? localSecrets(dataDir) : undefined;
+  const secrets = shopifyMode === 'local' || cliDev ? localSecrets(dataDir) : undefined;
   const jwtSecret = env.JWT_SECRET ?? secrets?.jwtSecret;
   if (!jwtSecret) throw new ConfigError('JWT_SECRET: required when Shopify is configured (at least 32 characters)');
   if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET: must be at least 32 characters');
@@ -158,7 +161,8 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       scopes: env.SHOPIFY_SCOPES,
       apiVersion: env.SHOPIFY_API_VERSION,
       adminUrlTemplate: stripSlash(env.SHOPIFY_ADMIN_URL_TEMPLATE),
-      billingTest: env.BILLING_TEST ?? false,
+      // `shopify app dev` runs on a development store: its purchases are test charges.
+      billingTest: env.BILLING_TEST ?? cliDev,
     },
     jwtSecret,
     jwtPreviousSecrets: env.JWT_SECRET_PREVIOUS.filter((s) => s !== jwtSecret),

@@ -166,11 +166,47 @@ describe.each(DB_KINDS)('Shopify billing (sandbox off) on %s', (db) => {
     expect(await balance(other)).toBe(theirs + 100);
   });
 
+  it('a test charge never credits a production shop: not by confirm, webhook or reconciliation', async () => {
+    const { pendingId, gid } = await checkout('100');
+    const before = await balance();
+    const purchase = fake.purchases.get(gid)!;
+    purchase.status = 'ACTIVE';
+    purchase.test = true; // e.g. a development store, or a purchase made while BILLING_TEST was on
+    const res = await t.app.inject(confirmPath(pendingId, '100'));
+    expect(res.statusCode).toBe(400);
+    expect((res.json() as { code: string }).code).toBe('TEST_PURCHASE');
+    expect((await purchaseWebhook(shop, gid, 'test-charge')).statusCode).toBe(200);
+    await t.container.db.execute(sql`update credit_pending set created_at = now() - interval '1 hour' where id = ${pendingId}`);
+    await t.container.purchases.reconcile(0);
+    expect(await balance()).toBe(before);
+  });
+
   it('a purchase id that was never created is a 404 and changes nothing', async () => {
     const before = await balance();
     const res = await t.app.inject(confirmPath('5b2c1d3e-0000-4000-8000-000000000000', '100'));
     expect(res.statusCode).toBe(404);
     expect((await purchaseWebhook(shop, 'gid://shopify/AppPurchaseOneTime/999999', 'never')).statusCode).toBe(200);
     expect(await balance()).toBe(before);
+  });
+});
+
+describe('Shopify billing with BILLING_TEST=true (development stores)', () => {
+  it('creates test charges, and a test charge credits', async () => {
+    const { t, fake, close } = await createShopifyTestApp('pglite', { BILLING_TEST: 'true' });
+    try {
+      const shop = 'dev-store.myshopify.com';
+      const authorization = `Bearer ${await fake.signSessionToken(shop)}`;
+      const res = await t.app.inject({ method: 'POST', url: '/credits/checkout', headers: { authorization }, payload: { planId: '100' } });
+      expect(res.statusCode).toBe(200);
+      const [row] = await queryRows<{ id: string; purchase_gid: string }>(t.container.db, sql`select id, purchase_gid from credit_pending where shop = ${shop}`);
+      expect(fake.purchases.get(row!.purchase_gid)!.test).toBe(true);
+      fake.setPurchaseStatus(row!.purchase_gid, 'ACTIVE');
+      const confirm = await t.app.inject(`/credits/confirm?planId=100&purchaseId=${row!.id}`);
+      expect(confirm.headers.location).toBe(`${FRONTEND_URL}/dashboard?credits_added=100`);
+      const credits = await t.app.inject({ url: '/credits/me', headers: { authorization: `Bearer ${await fake.signSessionToken(shop)}` } });
+      expect(credits.json()).toEqual({ credits: 110 });
+    } finally {
+      await close();
+    }
   });
 });

@@ -3,7 +3,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, type Spawned, spawnEntry, waitFor } from '../helpers/process.js';
+import { freePort, PROCESS_START_TIMEOUT_MS, type Spawned, spawnEntry, waitFor } from '../helpers/process.js';
 
 /** Sends raw bytes and resolves with everything the server answers until it closes or `until` matches. */
 function raw(port: number, data: string, until?: RegExp): Promise<string> {
@@ -28,8 +28,8 @@ describe('the API process', () => {
   beforeAll(async () => {
     port = await freePort();
     api = spawnEntry('src/main/api.ts', { DATA_DIR: mkdtempSync(path.join(tmpdir(), 'api-proc-')), PORT: String(port), HOST: '127.0.0.1' });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 20_000, '/health');
-  });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, PROCESS_START_TIMEOUT_MS, '/health');
+  }, PROCESS_START_TIMEOUT_MS + 10_000);
   afterAll(() => {
     if (api.child.exitCode === null) api.child.kill('SIGKILL');
   });
@@ -74,11 +74,11 @@ describe('start-up', () => {
 });
 
 describe('shutdown with an open event stream', () => {
-  it('ends the stream and exits 0 on SIGTERM', async () => {
+  it('ends the stream and exits 0 on SIGTERM', { timeout: PROCESS_START_TIMEOUT_MS + 30_000 }, async () => {
     const port = await freePort();
     const api = spawnEntry('src/main/api.ts', { DATA_DIR: mkdtempSync(path.join(tmpdir(), 'api-sse-')), PORT: String(port), HOST: '127.0.0.1' });
     try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 20_000, '/health');
+      await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, PROCESS_START_TIMEOUT_MS, '/health');
       const login = await fetch(`http://127.0.0.1:${port}/auth/dev-login?shop=sse.myshopify.com`);
       const { token } = (await login.json()) as { token: string };
       const stream = await fetch(`http://127.0.0.1:${port}/images/events`, { headers: { cookie: `session=${token}` } });

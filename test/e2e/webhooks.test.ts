@@ -6,6 +6,7 @@ import { images, jobs, settings } from '../../src/adapters/db/schema.js';
 import { balanceOf, debit } from '../../src/modules/ledger/ledger.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { DB_KINDS } from '../helpers/db.js';
+import { waitFor } from '../helpers/process.js';
 import { API_SECRET, createShopifyTestApp } from '../helpers/shopify.js';
 import type { FakeShopify } from '../fakes/shopify.js';
 
@@ -101,15 +102,84 @@ describe.each(DB_KINDS)('webhooks on %s', (db) => {
   it('app/scopes_update stores the scopes; an older event arriving late is ignored', async () => {
     const shop = 'scopes.myshopify.com';
     await install(shop);
-    const newer = JSON.stringify({ id: 1, previous: ['read_products'], current: ['read_products', 'write_products', 'read_files'], updated_at: '2026-01-02T00:00:00Z' });
-    const older = JSON.stringify({ id: 2, previous: [], current: ['read_products'], updated_at: '2026-01-01T00:00:00Z' });
-    const r1 = await post('/webhooks/app_scopes_update', shop, 'app/scopes_update', newer, { triggeredAt: '2026-01-02T00:00:00.000Z' });
+    // Two changes after the install, delivered newest first.
+    const at = (msFromNow: number) => new Date(Date.now() + msFromNow).toISOString();
+    const [olderAt, newerAt] = [at(1000), at(2000)];
+    const newer = JSON.stringify({ id: 1, previous: ['read_products'], current: ['read_products', 'write_products', 'read_files'], updated_at: newerAt });
+    const older = JSON.stringify({ id: 2, previous: [], current: ['read_products'], updated_at: olderAt });
+    const r1 = await post('/webhooks/app_scopes_update', shop, 'app/scopes_update', newer, { triggeredAt: newerAt });
     expect(r1.statusCode).toBe(200);
     expect((await shopRow(shop)).scopes).toBe('read_products,write_products,read_files');
-    const r2 = await post('/webhooks/app_scopes_update', shop, 'app/scopes_update', older, { triggeredAt: '2026-01-01T00:00:00.000Z' });
+    const r2 = await post('/webhooks/app_scopes_update', shop, 'app/scopes_update', older, { triggeredAt: olderAt });
     expect(r2.statusCode).toBe(200);
     expect(r2.json()).toEqual({ received: true, stale: true });
     expect((await shopRow(shop)).scopes).toBe('read_products,write_products,read_files');
+  });
+
+  it('one event delivered twice (two subscriptions, or a retry with a new delivery id) is handled once, by X-Shopify-Event-Id', async () => {
+    const shop = 'event-dedupe.myshopify.com';
+    await install(shop);
+    const first = JSON.stringify({ id: 1, previous: [], current: ['read_products'], updated_at: '2026-01-01T00:00:00Z' });
+    const r1 = await post('/webhooks/app_scopes_update', shop, 'app/scopes_update', first, { eventId: 'evt-1', webhookId: 'delivery-a' });
+    expect(r1.json()).toEqual({ received: true });
+    await t.container.db.execute(sql`update shops set scopes = 'changed-since' where domain = ${shop}`);
+    const r2 = await post('/webhooks/app_scopes_update', shop, 'app/scopes_update', first, { eventId: 'evt-1', webhookId: 'delivery-b' });
+    expect(r2.json()).toEqual({ received: true, duplicate: true });
+    expect((await shopRow(shop)).scopes).toBe('changed-since');
+  });
+
+  it('without X-Shopify-Event-Id, the webhook id deduplicates', async () => {
+    const shop = 'id-dedupe.myshopify.com';
+    await install(shop);
+    const body = JSON.stringify({ id: 1, previous: [], current: ['read_products'] });
+    const send = () => {
+      const { 'x-shopify-event-id': _e, ...headers } = fake.webhookHeaders(shop, 'app/scopes_update', body, { webhookId: 'no-event-id' });
+      return t.app.inject({ method: 'POST', url: '/webhooks/app_scopes_update', headers, payload: body });
+    };
+    expect((await send()).json()).toEqual({ received: true });
+    expect((await send()).json()).toEqual({ received: true, duplicate: true });
+  });
+
+  it.each([
+    ['/webhooks/uninstall', 'app/uninstalled', (shop: string) => uninstallBody(shop)],
+    ['/webhooks/app_scopes_update', 'app/scopes_update', () => JSON.stringify({ id: 1, previous: [], current: ['read_all'] })],
+    ['/webhooks/shop/redact', 'shop/redact', (shop: string) => JSON.stringify({ shop_id: 9, shop_domain: shop })],
+  ])('%s triggered before the current install is ignored and changes nothing', async (path, topic, makeBody) => {
+    const shop = `before-${topic.replace(/[^a-z]/g, '-')}.myshopify.com`;
+    const triggeredAt = new Date(Date.now() - 60_000).toISOString(); // the event belongs to an earlier install
+    await install(shop);
+    const queued = await addImage(shop, 'queued', true);
+    const before = await shopRow(shop);
+    const res = await post(path, shop, topic, makeBody(shop), { triggeredAt });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({ received: true, stale: true });
+    expect(await shopRow(shop)).toEqual(before);
+    expect((await rows(sql`select status from images where id = ${queued.id}`))[0]).toEqual({ status: 'queued' });
+    await expect(t.container.storage.get(queued.originalPath)).resolves.toBeTruthy();
+  });
+
+  it('uninstall, reinstall, then late deliveries of the old install: each ignored, the shop stays installed', async () => {
+    const shop = 'reinstalled.myshopify.com';
+    await install(shop);
+    const uninstalledAt = new Date().toISOString();
+    const first = await post('/webhooks/uninstall', shop, 'app/uninstalled', uninstallBody(shop), { triggeredAt: uninstalledAt, eventId: 'evt-uninstall', webhookId: 'wh-uninstall-a' });
+    expect(first.json()).toEqual({ received: true });
+    await waitFor(async () => Date.now() > new Date(uninstalledAt).getTime(), 1000, 'the clock to move past the uninstall');
+    const { authorization } = await install(shop); // the merchant installs the app again
+    expect((await shopRow(shop)).uninstalled_at).toBeNull();
+
+    // The same event through another subscription: a duplicate by event id.
+    const again = await post('/webhooks/uninstall', shop, 'app/uninstalled', uninstallBody(shop), { triggeredAt: uninstalledAt, eventId: 'evt-uninstall', webhookId: 'wh-uninstall-b' });
+    expect(again.json()).toEqual({ received: true, duplicate: true });
+    // A scopes update of the old install, delivered late: triggered before the reinstall.
+    const scopes = JSON.stringify({ id: 3, previous: ['read_products'], current: [] });
+    const late = await post('/webhooks/app_scopes_update', shop, 'app/scopes_update', scopes, { triggeredAt: uninstalledAt });
+    expect(late.json()).toEqual({ received: true, stale: true });
+    const row = await shopRow(shop);
+    expect(row.uninstalled_at).toBeNull();
+    expect(row.access_token_enc).not.toBeNull();
+    expect(row.scopes).not.toBe('');
+    expect((await t.app.inject({ url: '/me', headers: { authorization } })).statusCode).toBe(200);
   });
 
   it('shop/redact deletes the images, files, settings and tokens; keeps the ledger', async () => {
@@ -223,6 +293,22 @@ describe.each(DB_KINDS)('webhooks on %s', (db) => {
         return { headers: valid(other), payload: other };
       }],
       ['another topic', 400, 'INVALID_TOPIC', () => ({ headers: { ...valid(body()), 'x-shopify-topic': 'shop/redact' }, payload: body() })],
+      ['a missing topic', 400, 'INVALID_TOPIC', () => {
+        const { 'x-shopify-topic': _t, ...rest } = valid(body());
+        return { headers: rest, payload: body() };
+      }],
+      ['a missing API version', 400, 'INVALID_API_VERSION', () => {
+        const { 'x-shopify-api-version': _v, ...rest } = valid(body());
+        return { headers: rest, payload: body() };
+      }],
+      ['a hex HMAC instead of base64', 401, 'INVALID_HMAC', () => ({
+        headers: { ...valid(body()), 'x-shopify-hmac-sha256': createHmac('sha256', API_SECRET).update(body()).digest('hex') },
+        payload: body(),
+      })],
+      ['the body re-serialised under the original HMAC', 401, 'INVALID_HMAC', () => ({
+        headers: valid(body()),
+        payload: JSON.stringify(JSON.parse(body()), null, 1),
+      })],
     ];
 
     it.each(cases)('%s: %i %s', async (_name, status, code, make) => {

@@ -1,6 +1,6 @@
 /**
  * A fake Shopify: a real HTTP server on 127.0.0.1 that speaks the formats of
- * shared/spec/shopify.md, for every shop at once. Point the app at it with
+ * docs/shopify.md, for every shop at once. Point the app at it with
  * `SHOPIFY_ADMIN_URL_TEMPLATE=fake.adminUrlTemplate` (`http://127.0.0.1:PORT/{shop}`).
  *
  * HTTP API (paths are prefixed by the shop domain):
@@ -15,9 +15,6 @@
  *   401 `{error: "invalid_client"}`.
  * - POST /{shop}/admin/api/{version}/graphql.json with `X-Shopify-Access-Token` (a live token of that
  *   shop, else 401). The operation is recognised by keyword; arguments come from `variables`:
- *   - `webhookSubscriptionCreate(topic, webhookSubscription: {uri | callbackUrl})` ->
- *     `{webhookSubscription {id}, userErrors}`; a second one for the same topic and uri answers the
- *     userError "Address for this topic has already been taken" (as Shopify does);
  *   - `appPurchaseOneTimeCreate(name, price: {amount, currencyCode}, returnUrl, test)` ->
  *     `{appPurchaseOneTime {id status}, confirmationUrl, userErrors}`, ids
  *     `gid://shopify/AppPurchaseOneTime/<n>`, status PENDING;
@@ -26,7 +23,7 @@
  *   After `throttleNext(n)`, the next n GraphQL calls answer THROTTLED (HTTP 200, errors + extensions.cost).
  *
  * Test controls: `issueCode`, `signSessionToken`, `signQuery`, `callbackQuery`, `signWebhook`,
- * `webhookHeaders`, `setPurchaseStatus`, `throttleNext`, `setAccessTokenTtl`, `setRefreshDelay`,
+ * `webhookHeaders`, `setPurchaseStatus`, `throttleNext`, `setAccessTokenTtl`, `setRefreshDelay`, `failTokenRequests`,
  * `revokeAccessTokens`, and the counters in `calls`.
  */
 import { createHmac, randomBytes } from 'node:crypto';
@@ -62,13 +59,10 @@ export interface FakeShopify {
     refresh: number;
     tokenRejected: number;
     graphql: number;
-    webhookSubscriptionCreate: number;
     appPurchaseOneTimeCreate: number;
     node: number;
     throttled: number;
   };
-  /** Subscriptions per shop. */
-  subscriptions(shop: string): Array<{ topic: string; uri: string }>;
   purchases: Map<string, FakePurchase>;
   /** Access tokens issued for the shop, newest last. */
   accessTokens(shop: string): string[];
@@ -92,6 +86,8 @@ export interface FakeShopify {
   setAccessTokenTtl(seconds: number): void;
   /** Delay before answering a refresh (to make concurrent refreshes overlap). */
   setRefreshDelay(ms: number): void;
+  /** The next n token requests answer this status (429 with Retry-After, or a 5xx) without looking at them. */
+  failTokenRequests(n: number, status: number): void;
   /** The shop's access tokens stop working (GraphQL answers 401). */
   revokeAccessTokens(shop: string): void;
   close(): Promise<void>;
@@ -107,21 +103,19 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
   const refresh = new Map<string, string>(); // live refresh token -> shop
   const issuedAccess = new Map<string, string[]>();
   const issuedRefresh = new Map<string, string[]>();
-  const subs = new Map<string, Array<{ topic: string; uri: string }>>();
   const purchases = new Map<string, FakePurchase>();
   let purchaseSeq = 0;
-  let subSeq = 0;
   let throttle = 0;
   let throttleStatus = { requestedQueryCost: 10, currentlyAvailable: 0, restoreRate: 100 };
   let accessTtl = 3600;
   let refreshDelay = 0;
+  let tokenFailures = { left: 0, status: 503 };
   const calls = {
     codeGrant: 0,
     tokenExchange: 0,
     refresh: 0,
     tokenRejected: 0,
     graphql: 0,
-    webhookSubscriptionCreate: 0,
     appPurchaseOneTimeCreate: 0,
     node: 0,
     throttled: 0,
@@ -156,6 +150,11 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
   };
 
   async function tokenEndpoint(shop: string, req: http.IncomingMessage, raw: string, res: http.ServerResponse) {
+    if (tokenFailures.left > 0) {
+      tokenFailures.left--;
+      if (tokenFailures.status === 429) res.setHeader('retry-after', '2');
+      return send(res, tokenFailures.status, { errors: tokenFailures.status === 429 ? 'Too many requests' : 'Internal error' });
+    }
     const type = req.headers['content-type'] ?? '';
     let body: Record<string, string>;
     try {
@@ -233,29 +232,6 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
     const query = body.query ?? '';
     const vars = body.variables ?? {};
     const cost = { requestedQueryCost: 10, actualQueryCost: 10, throttleStatus: { maximumAvailable: 2000, currentlyAvailable: 1990, restoreRate: 100 } };
-
-    if (query.includes('webhookSubscriptionCreate')) {
-      calls.webhookSubscriptionCreate++;
-      const topic = String(vars.topic ?? '');
-      const input = (vars.webhookSubscription ?? {}) as { uri?: string; callbackUrl?: string };
-      const uri = input.uri ?? input.callbackUrl ?? '';
-      const list = subs.get(shop) ?? [];
-      if (!topic || !uri) {
-        return send(res, 200, { data: { webhookSubscriptionCreate: { webhookSubscription: null, userErrors: [{ field: ['uri'], message: "Address can't be blank" }] } }, extensions: { cost } });
-      }
-      if (list.some((s) => s.topic === topic && s.uri === uri)) {
-        return send(res, 200, {
-          data: { webhookSubscriptionCreate: { webhookSubscription: null, userErrors: [{ field: ['webhookSubscription', 'callbackUrl'], message: 'Address for this topic has already been taken' }] } },
-          extensions: { cost },
-        });
-      }
-      list.push({ topic, uri });
-      subs.set(shop, list);
-      return send(res, 200, {
-        data: { webhookSubscriptionCreate: { webhookSubscription: { id: `gid://shopify/WebhookSubscription/${++subSeq}` }, userErrors: [] } },
-        extensions: { cost },
-      });
-    }
 
     if (query.includes('appPurchaseOneTimeCreate')) {
       calls.appPurchaseOneTimeCreate++;
@@ -339,7 +315,6 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
     adminUrlTemplate: `${url}/{shop}`,
     calls,
     purchases,
-    subscriptions: (shop) => [...(subs.get(shop) ?? [])],
     accessTokens: (shop) => [...(issuedAccess.get(shop) ?? [])],
     refreshTokens: (shop) => [...(issuedRefresh.get(shop) ?? [])],
     issueCode(shop) {
@@ -402,6 +377,9 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
     },
     setRefreshDelay(ms) {
       refreshDelay = ms;
+    },
+    failTokenRequests(n, status) {
+      tokenFailures = { left: n, status };
     },
     revokeAccessTokens(shop) {
       for (const [t, v] of access) if (v.shop === shop) access.delete(t);

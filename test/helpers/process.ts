@@ -1,5 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/** tsx's loader by absolute URL, so that a child started in another directory finds it. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -18,9 +24,10 @@ export interface Spawned {
   exited: Promise<number | null>;
 }
 
-/** Runs a TypeScript entry point of src/main as its own process (tsx loader). */
-export function spawnEntry(entry: string, env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+/** Runs a TypeScript entry point of src/main as its own process (tsx loader), in `cwd` when given. */
+export function spawnEntry(entry: string, env: Record<string, string>, opts: { cwd?: string } = {}): Spawned {
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, path.resolve(entry)], {
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -30,6 +37,13 @@ export function spawnEntry(entry: string, env: Record<string, string>): Spawned 
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
 }
+
+/**
+ * How long a child process of the app may take to answer /health: a start-up
+ * with the tsx loader on a loaded 2-core machine can take tens of seconds (start-up
+ * speed is measured by the benchmark, not here).
+ */
+export const PROCESS_START_TIMEOUT_MS = 60_000;
 
 /** Polls a condition until it holds or the deadline passes (no blind sleeps). */
 export async function waitFor<T>(check: () => Promise<T | undefined | false>, timeoutMs = 20_000, what = 'condition'): Promise<T> {

@@ -25,8 +25,11 @@ export function insertInstalledShop(t: TestApp, shop: string) {
   );
 }
 
-/** The real app in Shopify mode, talking to a fresh fake Shopify. */
-export async function createShopifyTestApp(db: DbKind = 'pglite'): Promise<{ t: TestApp; fake: FakeShopify; close(): Promise<void> }> {
+/** The real app in Shopify mode, talking to a fresh fake Shopify; `env` adds or overrides variables. */
+export async function createShopifyTestApp(
+  db: DbKind = 'pglite',
+  env: Record<string, string> = {},
+): Promise<{ t: TestApp; fake: FakeShopify; close(): Promise<void> }> {
   const fake = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET });
   const t = await createTestApp({
     db,
@@ -35,6 +38,7 @@ export async function createShopifyTestApp(db: DbKind = 'pglite'): Promise<{ t: 
       SHOPIFY_ADMIN_URL_TEMPLATE: fake.adminUrlTemplate,
       BACKEND_URL,
       FRONTEND_URL,
+      ...env,
     },
   });
   return {

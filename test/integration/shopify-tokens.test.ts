@@ -3,14 +3,8 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/adapters/db/client.js';
 import { openDatabase, queryRows } from '../../src/adapters/db/client.js';
-import {
-  AdminGraphqlError,
-  createAdminGraphqlClient,
-  createShopGraphql,
-  registerWebhooks,
-  throttleWaitMs,
-} from '../../src/adapters/shopify/admin-graphql.js';
-import { exchangeSessionToken, refreshAccessToken, type ShopifyAppConfig } from '../../src/adapters/shopify/oauth.js';
+import { AdminGraphqlError, createAdminGraphqlClient, createShopGraphql, throttleWaitMs } from '../../src/adapters/shopify/admin-graphql.js';
+import { createShopifyAuth, ShopifyGrantRejectedError, type ShopifyAuth } from '../../src/adapters/shopify/auth.js';
 import { UnavailableError } from '../../src/lib/errors.js';
 import { createTokenCipher } from '../../src/lib/token-cipher.js';
 import { installShop } from '../../src/modules/shops/shops.js';
@@ -19,6 +13,17 @@ import { createPostgresDatabase, DB_KINDS, openTestDatabase } from '../helpers/d
 import { postgresAvailable } from '../helpers/services.js';
 import { API_KEY, API_SECRET } from '../helpers/shopify.js';
 import { type FakeShopify, startFakeShopify } from '../fakes/shopify.js';
+
+/** The official library's token grants, talking to the fake Shopify. */
+const authFor = (fake: FakeShopify): ShopifyAuth =>
+  createShopifyAuth({
+    apiKey: API_KEY,
+    apiSecret: API_SECRET,
+    scopes: 'read_products',
+    apiVersion: '2026-10',
+    appUrl: 'https://api.example.test',
+    adminUrlTemplate: fake.adminUrlTemplate,
+  });
 
 const key = randomBytes(32);
 const cipher = createTokenCipher(key);
@@ -47,14 +52,85 @@ describe('token cipher', () => {
   });
 });
 
+describe("the official library's token grants against the fake Shopify", () => {
+  let fake: FakeShopify;
+  let auth: ShopifyAuth;
+  beforeAll(async () => {
+    fake = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET });
+    auth = authFor(fake);
+  });
+  afterAll(() => fake.close());
+
+  it('token exchange gives an expiring offline token (about 1 h) with a refresh token (about 90 days)', async () => {
+    const shop = 'grant.myshopify.com';
+    const set = await auth.exchangeSessionToken(shop, await fake.signSessionToken(shop));
+    expect(set.accessToken).toBe(fake.accessTokens(shop).at(-1));
+    expect(set.refreshToken).toBe(fake.refreshTokens(shop).at(-1));
+    expect(set.scope).toBe('read_products,write_products');
+    expect(set.expiresAt!.getTime() - Date.now()).toBeGreaterThan(59 * 60_000);
+    expect(set.refreshTokenExpiresAt!.getTime() - Date.now()).toBeGreaterThan(89 * 86_400_000);
+    const refreshed = await auth.refreshAccessToken(shop, set.refreshToken!);
+    expect(refreshed.accessToken).not.toBe(set.accessToken);
+    expect(refreshed.refreshToken).toBe(fake.refreshTokens(shop).at(-1));
+  });
+
+  it('a refusal by Shopify is ShopifyGrantRejectedError: a session token for another shop, a spent refresh token', async () => {
+    const token = await fake.signSessionToken('victim.myshopify.com');
+    await expect(auth.exchangeSessionToken('attacker.myshopify.com', token)).rejects.toBeInstanceOf(ShopifyGrantRejectedError);
+    await expect(auth.refreshAccessToken('attacker.myshopify.com', 'shprt_spent')).rejects.toBeInstanceOf(ShopifyGrantRejectedError);
+    await expect(auth.exchangeSessionToken('x.myshopify.com', 'not-a-token')).rejects.toBeInstanceOf(ShopifyGrantRejectedError);
+  });
+
+  it.each([429, 503])('a token endpoint answering %i is unavailable, not a refusal', async (status) => {
+    fake.failTokenRequests(1, status);
+    const shop = 'busy.myshopify.com';
+    const error = await auth.exchangeSessionToken(shop, await fake.signSessionToken(shop)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UnavailableError);
+  });
+
+  it('an unreachable Shopify is unavailable', async () => {
+    const gone = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET });
+    const goneAuth = authFor(gone);
+    const token = await gone.signSessionToken('gone.myshopify.com');
+    await gone.close();
+    await expect(goneAuth.exchangeSessionToken('gone.myshopify.com', token)).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it('two app instances at once each reach their own Shopify (the library has one fetch per process)', async () => {
+    const other = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET });
+    try {
+      const otherAuth = authFor(other);
+      const before = [fake.calls.tokenExchange, other.calls.tokenExchange];
+      const shops = Array.from({ length: 6 }, (_, i) => `both-${i}.myshopify.com`);
+      await Promise.all(
+        shops.flatMap((s) => [
+          (async () => auth.exchangeSessionToken(s, await fake.signSessionToken(s)))(),
+          (async () => otherAuth.exchangeSessionToken(s, await other.signSessionToken(s)))(),
+        ]),
+      );
+      expect([fake.calls.tokenExchange - before[0]!, other.calls.tokenExchange - before[1]!]).toEqual([6, 6]);
+      for (const s of shops) expect([fake.accessTokens(s).length, other.accessTokens(s).length]).toEqual([1, 1]);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('never calls a host that is not a shop domain', async () => {
+    const before = fake.calls.refresh;
+    await expect(auth.refreshAccessToken('evil.com', 'shprt_x')).rejects.toThrow();
+    await expect(auth.exchangeCode('evil.com', 'code')).rejects.toThrow();
+    expect(fake.calls.refresh).toBe(before);
+  });
+});
+
 describe.each(DB_KINDS)('Shopify tokens on %s', (kind) => {
   let database: Database;
   let fake: FakeShopify;
-  let app: ShopifyAppConfig;
+  let auth: ShopifyAuth;
   beforeAll(async () => {
     database = await openTestDatabase(kind);
     fake = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET });
-    app = { apiKey: API_KEY, apiSecret: API_SECRET, scopes: 'read_products', adminUrlTemplate: fake.adminUrlTemplate };
+    auth = authFor(fake);
   });
   afterAll(async () => {
     await database.close();
@@ -62,12 +138,12 @@ describe.each(DB_KINDS)('Shopify tokens on %s', (kind) => {
   });
 
   const storeFor = (db: Database['db']) =>
-    createTokenStore({ db, cipher, refresh: (shop, rt) => refreshAccessToken(app, shop, rt) });
+    createTokenStore({ db, cipher, refresh: (shop, rt) => auth.refreshAccessToken(shop, rt) });
 
   /** Installs the shop with tokens from a token exchange whose access token expires in `ttl` seconds. */
   async function installWithTtl(shop: string, ttl: number) {
     fake.setAccessTokenTtl(ttl);
-    const set = await exchangeSessionToken(app, shop, await fake.signSessionToken(shop));
+    const set = await auth.exchangeSessionToken(shop, await fake.signSessionToken(shop));
     fake.setAccessTokenTtl(3600);
     await installShop(database.db, shop, 10, storeFor(database.db).encryptedFields(shop, set));
     return set;
@@ -133,9 +209,19 @@ describe.each(DB_KINDS)('Shopify tokens on %s', (kind) => {
     await installWithTtl(shop, 60);
     const store = storeFor(database.db);
     // Spend the refresh token behind the store's back.
-    await refreshAccessToken(app, shop, fake.refreshTokens(shop).at(-1)!);
+    await auth.refreshAccessToken(shop, fake.refreshTokens(shop).at(-1)!);
     await expect(store.getAccessToken(shop)).rejects.toBeInstanceOf(NoAccessTokenError);
     expect(await store.hasAccessToken(database.db, shop)).toBe(false);
+  });
+
+  it('a refresh that meets a throttled or failing Shopify keeps the stored tokens for the next try', async () => {
+    const shop = 'throttled.myshopify.com';
+    await installWithTtl(shop, 60);
+    const store = storeFor(database.db);
+    fake.failTokenRequests(1, 429);
+    await expect(store.getAccessToken(shop)).rejects.toBeInstanceOf(UnavailableError);
+    expect(await store.hasAccessToken(database.db, shop)).toBe(true);
+    expect(await store.getAccessToken(shop)).toBe(fake.accessTokens(shop).at(-1));
   });
 
   it('a shop without a token, or uninstalled, has no access token', async () => {
@@ -165,11 +251,11 @@ describe.skipIf(!postgresAvailable)('refresh lock across processes (PostgreSQL)'
   });
 
   it('three connection pools refreshing the same token at once: one refresh call, one new token', async () => {
-    const app = { apiKey: API_KEY, apiSecret: API_SECRET, scopes: 'read_products', adminUrlTemplate: fake.adminUrlTemplate };
+    const auth = authFor(fake);
     const shop = 'multiproc.myshopify.com';
-    const stores = pools.map((p) => createTokenStore({ db: p.db, cipher, refresh: (s, rt) => refreshAccessToken(app, s, rt) }));
+    const stores = pools.map((p) => createTokenStore({ db: p.db, cipher, refresh: (s, rt) => auth.refreshAccessToken(s, rt) }));
     fake.setAccessTokenTtl(60);
-    const set = await exchangeSessionToken(app, shop, await fake.signSessionToken(shop));
+    const set = await auth.exchangeSessionToken(shop, await fake.signSessionToken(shop));
     fake.setAccessTokenTtl(3600);
     await installShop(pools[0]!.db, shop, 10, stores[0]!.encryptedFields(shop, set));
     fake.setRefreshDelay(300);
@@ -186,8 +272,7 @@ describe('Admin GraphQL client', () => {
   const shop = 'gql.myshopify.com';
   beforeAll(async () => {
     fake = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET });
-    const app = { apiKey: API_KEY, apiSecret: API_SECRET, scopes: '', adminUrlTemplate: fake.adminUrlTemplate };
-    token = (await exchangeSessionToken(app, shop, await fake.signSessionToken(shop))).accessToken;
+    token = (await authFor(fake).exchangeSessionToken(shop, await fake.signSessionToken(shop))).accessToken;
   });
   afterAll(() => fake.close());
 
@@ -216,14 +301,6 @@ describe('Admin GraphQL client', () => {
     expect(throttleWaitMs({ requestedQueryCost: 100, throttleStatus: { currentlyAvailable: 0, restoreRate: 50 } }, 10_000)).toBe(2000);
     expect(throttleWaitMs({ requestedQueryCost: 100000, throttleStatus: { currentlyAvailable: 0, restoreRate: 50 } }, 10_000)).toBe(10_000);
     expect(throttleWaitMs(undefined, 10_000)).toBe(1000);
-  });
-
-  it('registers the webhooks idempotently', async () => {
-    const client = createAdminGraphqlClient({ adminUrlTemplate: fake.adminUrlTemplate, apiVersion: '2026-10' });
-    await registerWebhooks(client, shop, token, 'https://api.example.test');
-    await registerWebhooks(client, shop, token, 'https://api.example.test');
-    expect(fake.subscriptions(shop).map((s) => s.topic)).toEqual(['APP_UNINSTALLED', 'APP_SCOPES_UPDATE', 'APP_PURCHASES_ONE_TIME_UPDATE']);
-    expect(fake.calls.webhookSubscriptionCreate).toBe(6);
   });
 
   it('creates and reads a one-time purchase through the fake', async () => {

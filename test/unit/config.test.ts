@@ -113,6 +113,59 @@ describe('config', () => {
     );
   });
 
+  /** The variables `shopify app dev` (Shopify CLI 4.x) gives the process it starts, and nothing else. */
+  const cliEnv = {
+    SHOPIFY_API_KEY: 'cli-key',
+    SHOPIFY_API_SECRET: 'cli-secret',
+    HOST: 'https://tunnel-abc.trycloudflare.com',
+    APP_URL: 'https://tunnel-abc.trycloudflare.com',
+    SCOPES: 'read_products,write_products,read_files,write_files',
+    PORT: '61234',
+    SERVER_PORT: '61234',
+    BACKEND_PORT: '61234',
+    FRONTEND_PORT: '61234',
+    NODE_ENV: 'development',
+    APP_ENV: 'development',
+    REMIX_DEV_ORIGIN: 'https://tunnel-abc.trycloudflare.com',
+  };
+
+  it("maps the Shopify CLI's variables to ours: key, secret, scopes, app URL, port", () => {
+    const dataDir = tmp();
+    const c = loadConfig({ DATA_DIR: dataDir, ...cliEnv });
+    expect(c.shopify).toMatchObject({ mode: 'shopify', apiKey: 'cli-key', apiSecret: 'cli-secret', scopes: cliEnv.SCOPES });
+    expect(c.http).toMatchObject({ backendUrl: 'https://tunnel-abc.trycloudflare.com', port: 61234, host: '0.0.0.0' });
+    // A development store: test charges, and the two secrets kept in DATA_DIR like local mode.
+    expect(c.shopify.billingTest).toBe(true);
+    const saved = JSON.parse(readFileSync(path.join(dataDir, 'local-secrets.json'), 'utf8')) as { jwtSecret: string };
+    expect(c.jwtSecret).toBe(saved.jwtSecret);
+    // HOST alone (older CLIs) is the app URL too.
+    const { APP_URL: _a, ...hostOnly } = cliEnv;
+    expect(loadConfig({ DATA_DIR: tmp(), ...hostOnly }).http.backendUrl).toBe(cliEnv.HOST);
+  });
+
+  it('lets our own variables win over the CLI names', () => {
+    const c = loadConfig({
+      DATA_DIR: tmp(),
+      ...cliEnv,
+      BACKEND_URL: 'https://api.example.test',
+      SHOPIFY_SCOPES: 'read_products',
+      BILLING_TEST: 'false',
+      JWT_SECRET: 'z'.repeat(40),
+    });
+    expect(c.http.backendUrl).toBe('https://api.example.test');
+    expect(c.shopify.scopes).toBe('read_products');
+    expect(c.shopify.billingTest).toBe(false);
+    expect(c.jwtSecret).toBe('z'.repeat(40));
+  });
+
+  it('outside `shopify app dev`, HOST is the listen address and the secrets stay required', () => {
+    expect(loadConfig({ DATA_DIR: tmp(), HOST: '127.0.0.1' }).http.host).toBe('127.0.0.1');
+    // APP_ENV=development alone (no CLI app URL) is not the CLI: production rules apply.
+    expect(configError({ SHOPIFY_API_KEY: 'k', SHOPIFY_API_SECRET: 's', APP_ENV: 'development' })).toMatch(/^JWT_SECRET: required/);
+    const { APP_ENV: _e, ...notDev } = cliEnv;
+    expect(configError(notDev)).toMatch(/^JWT_SECRET: required/);
+  });
+
   it('parses custom plans with money as two-decimal strings', () => {
     expect(parsePlans('starter:50:4.5, pro:1000:80', 'EUR')).toEqual([
       { id: 'starter', credits: 50, price: '4.50', currency: 'EUR' },

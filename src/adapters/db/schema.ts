@@ -153,7 +153,8 @@ export const webhookEvents = pgTable(
     webhookId: text('webhook_id').primaryKey(),
     shop: text('shop').notNull(),
     topic: text('topic').notNull(),
-    eventId: text('event_id'),
+    /** X-Shopify-Event-Id: one event delivered to several subscriptions, or retried, is processed once. */
+    eventId: text('event_id').unique('webhook_events_event_id'),
     triggeredAt: timestamp('triggered_at', { withTimezone: true }),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -1,12 +1,12 @@
 import { createAdminApiClient } from '@shopify/admin-api-client';
 import { UnavailableError } from '../../lib/errors.js';
-import { adminBaseUrl } from './oauth.js';
+import { createShopifyFetch } from './fetch.js';
 
 /**
  * Admin GraphQL through @shopify/admin-api-client. The library always builds
- * `https://{shop}/admin/api/{version}/graphql.json`; a custom fetch rewrites
- * the origin with SHOPIFY_ADMIN_URL_TEMPLATE (identity in production, the fake
- * Shopify in tests). THROTTLED answers are retried after the wait that
+ * `https://{shop}/admin/api/{version}/graphql.json`; the shared Shopify fetch
+ * sends it where SHOPIFY_ADMIN_URL_TEMPLATE says (identity in production, the
+ * fake Shopify in tests). THROTTLED answers are retried after the wait that
  * `extensions.cost.throttleStatus` implies, a bounded number of times.
  */
 
@@ -69,21 +69,17 @@ export function createAdminGraphqlClient(options: AdminGraphqlOptions): AdminGra
   const maxRetries = options.maxRetries ?? 3;
   const maxWaitMs = options.maxWaitMs ?? 10_000;
   const sleep = options.sleep ?? defaultSleep;
+  const shopifyFetch = createShopifyFetch(options.adminUrlTemplate);
 
   return {
     async request<T>(shop: string, accessToken: string, query: string, variables?: Record<string, unknown>): Promise<T> {
-      const base = adminBaseUrl(options.adminUrlTemplate, shop);
-      const realOrigin = `https://${shop}`;
       const client = createAdminApiClient({
         storeDomain: shop,
         apiVersion: options.apiVersion,
         accessToken,
         // Unsupported-version notices go nowhere instead of console.warn.
         logger: () => {},
-        customFetchApi: (url, init) => {
-          const target = url.startsWith(realOrigin) ? base + url.slice(realOrigin.length) : url;
-          return fetch(target, { ...init, signal: AbortSignal.timeout(15_000), redirect: 'error' });
-        },
+        customFetchApi: shopifyFetch,
       });
 
       for (let attempt = 0; ; attempt++) {
@@ -116,45 +112,6 @@ export function createAdminGraphqlClient(options: AdminGraphqlOptions): AdminGra
       }
     },
   };
-}
-
-/** The webhook topics this app subscribes to on install, and the route of each. */
-export const WEBHOOK_SUBSCRIPTIONS = [
-  { topic: 'APP_UNINSTALLED', path: '/webhooks/uninstall' },
-  { topic: 'APP_SCOPES_UPDATE', path: '/webhooks/app_scopes_update' },
-  { topic: 'APP_PURCHASES_ONE_TIME_UPDATE', path: '/webhooks/app_purchases_one_time_update' },
-] as const;
-
-export const WEBHOOK_SUBSCRIPTION_CREATE = `mutation webhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!) {
-  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
-    webhookSubscription { id }
-    userErrors { field message }
-  }
-}`;
-
-interface SubscriptionCreateResult {
-  webhookSubscriptionCreate: { webhookSubscription: { id: string } | null; userErrors: Array<{ field?: string[]; message: string }> };
-}
-
-/**
- * Subscribes the shop to every topic of WEBHOOK_SUBSCRIPTIONS. Idempotent:
- * Shopify answers "has already been taken" for an existing subscription, which
- * counts as done.
- */
-export async function registerWebhooks(
-  client: AdminGraphqlClient,
-  shop: string,
-  accessToken: string,
-  backendUrl: string,
-): Promise<void> {
-  for (const { topic, path } of WEBHOOK_SUBSCRIPTIONS) {
-    const data = await client.request<SubscriptionCreateResult>(shop, accessToken, WEBHOOK_SUBSCRIPTION_CREATE, {
-      topic,
-      webhookSubscription: { uri: `${backendUrl}${path}`, format: 'JSON' },
-    });
-    const userErrors = data.webhookSubscriptionCreate.userErrors.filter((e) => !/already been taken/i.test(e.message));
-    if (userErrors.length > 0) throw new AdminGraphqlError(`webhookSubscriptionCreate ${topic}: ${userErrors[0]!.message}`, userErrors);
-  }
 }
 
 /** Admin GraphQL for a shop, with its stored token: one refresh and retry after a 401. */

@@ -27,10 +27,16 @@ interface CreateAnswer {
 }
 
 interface NodeAnswer {
-  node: { id: string; status: string; price?: { amount: string; currencyCode: string } } | null;
+  node: { id: string; status: string; price?: { amount: string; currencyCode: string }; test?: boolean } | null;
 }
 
-/** One-time purchases through the Admin GraphQL API (throttling and token refresh are handled by `graphql`). */
+/**
+ * One-time purchases through the Admin GraphQL API (throttling and token
+ * refresh are handled by `graphql`). Not the library's billing helpers: its
+ * `billing.request` runs on its own GraphQL client (no refresh after a 401,
+ * no wait on THROTTLED) and `billing.check` finds purchases by name, while a
+ * credit needs this purchase's own status, price and test flag, by id.
+ */
 export function createShopifyBilling(graphql: ShopGraphql): BillingGateway {
   return {
     async createPurchase(shop, input) {
@@ -58,7 +64,7 @@ export function createShopifyBilling(graphql: ShopGraphql): BillingGateway {
       if (!node || node.id !== purchaseGid || !node.price) return null;
       const status = STATUSES.find((s) => s === node.status);
       if (!status) return null;
-      return { status, amount: String(node.price.amount), currencyCode: node.price.currencyCode };
+      return { status, amount: String(node.price.amount), currencyCode: node.price.currencyCode, test: node.test === true };
     },
   };
 }

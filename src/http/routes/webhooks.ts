@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import { verifyWebhookHmac } from '../../adapters/shopify/hmac.js';
 import type { Container } from '../../container.js';
 import { DomainError, InvalidInputError } from '../../lib/errors.js';
 import { normalizeShopDomain } from '../../lib/shop-domain.js';
@@ -10,9 +9,12 @@ import { responses } from '../schemas.js';
 
 /**
  * Shopify webhooks. The body is kept raw (a content-type parser scoped to this
- * plugin), its HMAC checked before anything is parsed, then the delivery is
- * recorded by webhook id (a repeat answers 200 and does nothing) and handled.
- * The work is a few database statements, far inside Shopify's 5 s.
+ * plugin) and validated by the official library (HMAC and Shopify's headers)
+ * before anything is parsed; then the delivery is recorded, deduplicated by
+ * X-Shopify-Event-Id (one event delivered to several subscriptions, or
+ * retried) with the webhook id as a fallback, and handled. A lifecycle event
+ * triggered before the shop's current install is ignored (`stale`). The work
+ * is a few database statements, far inside Shopify's 5 s.
  */
 
 const MAX_BODY = 1024 * 1024;
@@ -24,7 +26,8 @@ interface TopicRoute {
   staleCheck: boolean;
   /** The payload field that names the shop, checked against X-Shopify-Shop-Domain when present. */
   shopField?: string;
-  handle: (c: Container, shop: string, payload: Record<string, unknown>, request: FastifyRequest) => Promise<void>;
+  /** Handles the event; `stale` when it belongs to an earlier install of the shop. */
+  handle: (c: Container, shop: string, payload: Record<string, unknown>, request: FastifyRequest, event: { triggeredAt: Date | null }) => Promise<void | { stale: boolean }>;
 }
 
 const ROUTES: TopicRoute[] = [
@@ -33,9 +36,10 @@ const ROUTES: TopicRoute[] = [
     topic: 'app/uninstalled',
     staleCheck: true,
     shopField: 'myshopify_domain',
-    handle: async (c, shop, _payload, request) => {
-      const { cancelled } = await c.shopify!.lifecycle.uninstall(shop);
-      request.log.info({ cancelled }, 'shop uninstalled');
+    handle: async (c, shop, _payload, request, event) => {
+      const result = await c.shopify!.lifecycle.uninstall(shop, event);
+      if (!result.stale) request.log.info({ cancelled: result.cancelled }, 'shop uninstalled');
+      return result;
     },
   },
   {
@@ -51,12 +55,12 @@ const ROUTES: TopicRoute[] = [
     path: '/webhooks/app_scopes_update',
     topic: 'app/scopes_update',
     staleCheck: true,
-    handle: async (c, shop, payload) => {
+    handle: async (c, shop, payload, _request, event) => {
       const current = payload.current;
       if (!Array.isArray(current) || !current.every((s) => typeof s === 'string')) {
         throw new InvalidInputError('current must be a list of scopes', 'INVALID_PAYLOAD');
       }
-      await c.shopify!.lifecycle.updateScopes(shop, current as string[]);
+      return c.shopify!.lifecycle.updateScopes(shop, current as string[], event);
     },
   },
   {
@@ -82,9 +86,10 @@ const ROUTES: TopicRoute[] = [
     topic: 'shop/redact',
     staleCheck: false,
     shopField: 'shop_domain',
-    handle: async (c, shop, _payload, request) => {
-      const result = await c.shopify!.lifecycle.redact(shop);
-      request.log.info(result, 'shop data redacted');
+    handle: async (c, shop, _payload, request, event) => {
+      const result = await c.shopify!.lifecycle.redact(shop, event);
+      if (!result.stale) request.log.info({ images: result.images, files: result.files }, 'shop data redacted');
+      return result;
     },
   },
 ];
@@ -112,7 +117,8 @@ export const webhookRoutes =
             summary: `Shopify webhook ${route.topic}`,
             description:
               'Raw JSON body signed by Shopify (X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 with the app secret). ' +
-              'Bad or missing HMAC: 401. A repeated X-Shopify-Webhook-Id answers 200 and does nothing.',
+              'Bad or missing HMAC: 401. A repeated X-Shopify-Event-Id (or X-Shopify-Webhook-Id) answers 200 and does nothing; ' +
+              'so does a lifecycle event triggered before the current install (`stale`).',
             response: responses({
               200: Type.Object({ received: Type.Boolean(), duplicate: Type.Optional(Type.Boolean()), stale: Type.Optional(Type.Boolean()) }),
             }),
@@ -120,13 +126,17 @@ export const webhookRoutes =
         },
         async (request) => {
           const shopify = c.shopify;
-          const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-          if (!shopify || !verifyWebhookHmac(raw, header(request, 'x-shopify-hmac-sha256'), shopify.app.apiSecret)) {
+          const raw = Buffer.isBuffer(request.body) ? request.body.toString('utf8') : '';
+          const validation = shopify ? await shopify.auth.validateWebhook(raw, request.raw) : null;
+          const refused = validation && !validation.valid ? validation.reason : null;
+          if (refused === 'missing_body') throw new InvalidInputError('Empty body', 'INVALID_JSON');
+          // missing_headers: the HMAC is valid; the header checks below name what is missing.
+          if (!validation || (refused && refused !== 'missing_headers')) {
             throw new DomainError('unauthenticated', 'Invalid webhook signature', 'INVALID_HMAC');
           }
           let payload: unknown;
           try {
-            payload = JSON.parse(raw.toString('utf8'));
+            payload = JSON.parse(raw);
           } catch {
             throw new InvalidInputError('Malformed JSON body', 'INVALID_JSON');
           }
@@ -142,25 +152,23 @@ export const webhookRoutes =
             throw new InvalidInputError('Missing or invalid X-Shopify-Webhook-Id', 'INVALID_WEBHOOK_ID');
           }
           const topic = header(request, 'x-shopify-topic');
-          if (topic !== undefined && topic !== route.topic) {
+          if (topic !== route.topic) {
             throw new InvalidInputError(`X-Shopify-Topic must be ${route.topic}`, 'INVALID_TOPIC');
+          }
+          if (!header(request, 'x-shopify-api-version')) {
+            throw new InvalidInputError('Missing X-Shopify-API-Version', 'INVALID_API_VERSION');
           }
           if (route.shopField && body[route.shopField] !== undefined && normalizeShopDomain(body[route.shopField]) !== shop) {
             throw new InvalidInputError('The payload names another shop', 'INVALID_PAYLOAD');
           }
           const triggeredText = header(request, 'x-shopify-triggered-at');
           const triggered = triggeredText ? new Date(triggeredText) : null;
+          const triggeredAt = triggered && !Number.isNaN(triggered.getTime()) ? triggered : null;
           const eventId = header(request, 'x-shopify-event-id');
 
           const receipt = await recordWebhookEvent(
             c.db,
-            {
-              webhookId,
-              shop,
-              topic: route.topic,
-              eventId: eventId && eventId.length <= 255 ? eventId : null,
-              triggeredAt: triggered && !Number.isNaN(triggered.getTime()) ? triggered : null,
-            },
+            { webhookId, shop, topic: route.topic, eventId: eventId && WEBHOOK_ID_RE.test(eventId) ? eventId : null, triggeredAt },
             { staleCheck: route.staleCheck },
           );
           if (receipt === 'duplicate') return { received: true, duplicate: true };
@@ -168,12 +176,17 @@ export const webhookRoutes =
             request.log.info({ topic: route.topic }, 'stale webhook ignored');
             return { received: true, stale: true };
           }
+          let outcome: void | { stale: boolean };
           try {
-            await route.handle(c, shop, body, request);
+            outcome = await route.handle(c, shop, body, request, { triggeredAt });
           } catch (err) {
             // Not done: forget the delivery so Shopify's retry is processed.
             await forgetWebhookEvent(c.db, webhookId).catch(() => {});
             throw err;
+          }
+          if (outcome?.stale) {
+            request.log.info({ topic: route.topic }, 'webhook triggered before the current install ignored');
+            return { received: true, stale: true };
           }
           return { received: true };
         },

@@ -13,8 +13,11 @@ export interface BillingGateway {
     shop: string,
     input: { name: string; amount: string; currencyCode: string; returnUrl: string; test: boolean },
   ): Promise<{ purchaseGid: string; confirmationUrl: string }>;
-  /** Null when Shopify does not know the id (for this shop). */
-  getPurchase(shop: string, purchaseGid: string): Promise<{ status: PurchaseStatus; amount: string; currencyCode: string } | null>;
+  /** Null when Shopify does not know the id (for this shop). `test`: a test charge, no money moved. */
+  getPurchase(
+    shop: string,
+    purchaseGid: string,
+  ): Promise<{ status: PurchaseStatus; amount: string; currencyCode: string; test: boolean } | null>;
 }
 
 export interface PurchaseDeps {
@@ -22,6 +25,7 @@ export interface PurchaseDeps {
   plans: Plan[];
   /** Server configuration only: no request can change it. */
   sandbox: boolean;
+  /** Purchases are created as test charges, and only then may a test charge credit. */
   billingTest: boolean;
   /** Absent in local mode (sandbox only). */
   billing?: BillingGateway;
@@ -115,6 +119,10 @@ export function createPurchases(deps: PurchaseDeps) {
         const paid = cents(purchase.amount);
         if (paid === null || paid !== cents(row.price) || purchase.currencyCode !== row.currency) {
           throw new InvalidInputError('The purchase does not match its plan', 'PURCHASE_MISMATCH');
+        }
+        // A test charge moves no money: it credits only while the server bills in test mode.
+        if (purchase.test && !deps.billingTest) {
+          throw new InvalidInputError('A test purchase cannot add credits to this shop', 'TEST_PURCHASE');
         }
       }
       status = purchase.status;

@@ -1,7 +1,7 @@
 import { and, eq, inArray } from 'drizzle-orm';
-import type { Db } from '../../adapters/db/client.js';
+import type { Db, DbOrTx } from '../../adapters/db/client.js';
 import { idempotencyKeys, images, jobs, settings, shops } from '../../adapters/db/schema.js';
-import type { OfflineTokenSet } from '../../adapters/shopify/oauth.js';
+import type { OfflineTokenSet } from '../../adapters/shopify/auth.js';
 import type { Storage } from '../../adapters/storage/storage.js';
 import { keyBelongsToShop } from '../../lib/storage-key.js';
 import { refund } from '../ledger/ledger.js';
@@ -10,7 +10,13 @@ import { CLEARED_TOKENS, lockShop, type TokenStore } from './tokens.js';
 
 /**
  * Install, uninstall and redact: what happens to a shop's data when Shopify
- * tells us. Shopify calls are injected (exchange, webhook registration).
+ * tells us. The token exchange is injected. Webhook subscriptions are not
+ * made here: they are declared in shopify.app.toml and deployed by the CLI.
+ *
+ * A lifecycle event (uninstall, scopes update, redact) triggered before the
+ * shop's current install belongs to an earlier install (a delayed retry): it
+ * is ignored, decided under the shop row's lock so that it cannot interleave
+ * with a reinstall.
  */
 
 export interface LifecycleDeps {
@@ -19,35 +25,33 @@ export interface LifecycleDeps {
   freeCredits: number;
   /** Token exchange: a verified session token for an expiring offline token. */
   exchangeSessionToken: (shop: string, sessionToken: string) => Promise<OfflineTokenSet>;
-  /** Subscribes the shop to the app's webhooks (idempotent). */
-  registerWebhooks: (shop: string, accessToken: string) => Promise<void>;
   storage: Pick<Storage, 'delete'>;
-  /** Problems that do not fail the operation (a webhook registration, a file already gone). */
+  /** Problems that do not fail the operation (a file already gone). */
   onWarning?: (message: string, err: unknown) => void;
+}
+
+/** When Shopify says the event happened (X-Shopify-Triggered-At); null when it did not say. */
+export interface LifecycleEvent {
+  triggeredAt: Date | null;
 }
 
 export const UNINSTALLED_MESSAGE = 'Shop uninstalled';
 
 export type ShopLifecycle = ReturnType<typeof createShopLifecycle>;
 
+/** Locks the shop row; true when the event was triggered before the shop's current install. */
+async function beforeCurrentInstall(tx: DbOrTx, shop: string, event: LifecycleEvent): Promise<boolean> {
+  const [row] = await tx.select({ installedAt: shops.installedAt }).from(shops).where(eq(shops.domain, shop)).for('update');
+  return Boolean(event.triggeredAt && row?.installedAt && event.triggeredAt < row.installedAt);
+}
+
 export function createShopLifecycle(deps: LifecycleDeps) {
   const warn = deps.onWarning ?? (() => {});
 
-  async function register(shop: string, accessToken: string): Promise<void> {
-    try {
-      await deps.registerWebhooks(shop, accessToken);
-    } catch (err) {
-      // The install stands; the next install (or token exchange) registers again.
-      warn('webhook registration failed', err);
-    }
-  }
-
   return {
-    /** Stores the tokens (encrypted), marks the shop installed, grants the free credits once, registers webhooks. */
-    async install(shop: string, set: OfflineTokenSet): Promise<InstallResult> {
-      const result = await installShop(deps.db, shop, deps.freeCredits, deps.tokens.encryptedFields(shop, set));
-      await register(shop, set.accessToken);
-      return result;
+    /** Stores the tokens (encrypted), marks the shop installed, grants the free credits once. */
+    install(shop: string, set: OfflineTokenSet): Promise<InstallResult> {
+      return installShop(deps.db, shop, deps.freeCredits, deps.tokens.encryptedFields(shop, set));
     },
 
     /**
@@ -56,14 +60,12 @@ export function createShopLifecycle(deps: LifecycleDeps) {
      * exchange once.
      */
     async installWithSessionToken(shop: string, sessionToken: string): Promise<void> {
-      const set = await deps.db.transaction(async (tx) => {
+      await deps.db.transaction(async (tx) => {
         await lockShop(tx, shop);
-        if (await deps.tokens.hasAccessToken(tx, shop)) return null;
+        if (await deps.tokens.hasAccessToken(tx, shop)) return;
         const tokens = await deps.exchangeSessionToken(shop, sessionToken);
         await installShop(tx as unknown as Db, shop, deps.freeCredits, deps.tokens.encryptedFields(shop, tokens));
-        return tokens;
       });
-      if (set) await register(shop, set.accessToken);
     },
 
     /**
@@ -71,8 +73,9 @@ export function createShopLifecycle(deps: LifecycleDeps) {
      * its pending and queued images fail with a refund each (processing ones
      * finish). The balance is kept. One transaction; repeating it changes nothing.
      */
-    async uninstall(shop: string): Promise<{ cancelled: number }> {
+    async uninstall(shop: string, event: LifecycleEvent): Promise<{ stale: true } | { stale: false; cancelled: number }> {
       return deps.db.transaction(async (tx) => {
+        if (await beforeCurrentInstall(tx, shop, event)) return { stale: true as const };
         const now = new Date();
         await tx
           .update(shops)
@@ -91,16 +94,20 @@ export function createShopLifecycle(deps: LifecycleDeps) {
             .set({ status: 'failed', lastError: UNINSTALLED_MESSAGE, updatedAt: now })
             .where(and(inArray(jobs.id, ids), eq(jobs.status, 'queued')));
         }
-        return { cancelled: ids.length };
+        return { stale: false as const, cancelled: ids.length };
       });
     },
 
     /** app/scopes_update: the scopes now granted. */
-    async updateScopes(shop: string, scopes: string[]): Promise<void> {
-      await deps.db
-        .update(shops)
-        .set({ scopes: scopes.join(','), updatedAt: new Date() })
-        .where(eq(shops.domain, shop));
+    async updateScopes(shop: string, scopes: string[], event: LifecycleEvent): Promise<{ stale: boolean }> {
+      return deps.db.transaction(async (tx) => {
+        if (await beforeCurrentInstall(tx, shop, event)) return { stale: true };
+        await tx
+          .update(shops)
+          .set({ scopes: scopes.join(','), updatedAt: new Date() })
+          .where(eq(shops.domain, shop));
+        return { stale: false };
+      });
     },
 
     /**
@@ -108,9 +115,10 @@ export function createShopLifecycle(deps: LifecycleDeps) {
      * avatar), cached idempotent answers and tokens. The ledger is kept (it is
      * the record of what was paid for).
      */
-    async redact(shop: string): Promise<{ images: number; files: number }> {
+    async redact(shop: string, event: LifecycleEvent): Promise<{ stale: true } | { stale: false; images: number; files: number }> {
       const keys = new Set<string>([`avatars/${shop}/avatar.webp`]);
       const removed = await deps.db.transaction(async (tx) => {
+        if (await beforeCurrentInstall(tx, shop, event)) return null;
         const rows = await tx
           .select({ id: images.id, originalPath: images.originalPath, processedPath: images.processedPath })
           .from(images)
@@ -129,6 +137,7 @@ export function createShopLifecycle(deps: LifecycleDeps) {
         await tx.update(shops).set({ ...CLEARED_TOKENS, updatedAt: new Date() }).where(eq(shops.domain, shop));
         return rows.length;
       });
+      if (removed === null) return { stale: true };
       let files = 0;
       const owned = [...keys].filter((k) => keyBelongsToShop(k, shop));
       await Promise.all(
@@ -141,7 +150,7 @@ export function createShopLifecycle(deps: LifecycleDeps) {
           }
         }),
       );
-      return { images: removed, files };
+      return { stale: false, images: removed, files };
     },
   };
 }

@@ -1,7 +1,7 @@
 import { and, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../adapters/db/client.js';
 import { shops } from '../../adapters/db/schema.js';
-import type { OfflineTokenSet } from '../../adapters/shopify/oauth.js';
+import type { OfflineTokenSet } from '../../adapters/shopify/auth.js';
 import { DomainError, UnauthenticatedError } from '../../lib/errors.js';
 import type { TokenCipher } from '../../lib/token-cipher.js';
 

@@ -10,13 +10,15 @@ export interface WebhookEventHeaders {
   triggeredAt: Date | null;
 }
 
-/** `new`: process it; `duplicate`: this webhook id was seen; `stale`: a newer event of the topic is stored. */
+/** `new`: process it; `duplicate`: this event (or delivery) was seen; `stale`: a newer event of the topic is stored. */
 export type WebhookReceipt = 'new' | 'duplicate' | 'stale';
 
 /**
- * Records a webhook delivery. The webhook id is the primary key, so a repeat
- * (Shopify retries, or a replay) is detected by the database, whichever
- * process gets it. With `staleCheck`, an event triggered before the newest one
+ * Records a webhook delivery. The event id (X-Shopify-Event-Id: the same for
+ * every delivery of one event, to each subscription and on each retry) and
+ * the webhook id are both unique, so a repeat is detected by the database,
+ * whichever process gets it; the webhook id alone decides when Shopify sent
+ * no event id. With `staleCheck`, an event triggered before the newest one
  * already stored for the same shop and topic is ignored.
  */
 export async function recordWebhookEvent(
@@ -27,7 +29,7 @@ export async function recordWebhookEvent(
   const inserted = await db
     .insert(webhookEvents)
     .values(event)
-    .onConflictDoNothing({ target: webhookEvents.webhookId })
+    .onConflictDoNothing() // on either unique key
     .returning({ webhookId: webhookEvents.webhookId });
   if (inserted.length === 0) return 'duplicate';
   if (opts.staleCheck && event.triggeredAt) {
