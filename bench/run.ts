@@ -4,7 +4,8 @@
  *   - HTTP: our /health, /me (cookie auth + database) and /credits/plans against
  *     a bare Fastify handler, each server in its own process, loaded by autocannon;
  *   - the image pipeline: our local processor against raw sharp doing the same work;
- *   - memory: the API's RSS before and after the load.
+ *   - memory: the API's RSS before and after the load;
+ *   - start-up of the built tree to its first /health 200 (bench/startup.ts).
  * Writes bench/REPORT.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { createLocalProcessor } from '../src/adapters/processor/local.js';
 import { createPostgresDatabase } from '../test/helpers/db.js';
 import { freePort, spawnEntry, waitFor } from '../test/helpers/process.js';
 import { postgresAvailable } from '../test/helpers/services.js';
+import { startupBench, startupReport } from './startup.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
@@ -52,7 +54,7 @@ async function startApi(extraEnv: Record<string, string> = {}) {
     RL_SUST_LIMIT: '1000000',
     ...extraEnv,
   });
-  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 30_000, 'api');
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/health`)).ok, 90_000, 'api');
   const login = await fetch(`http://127.0.0.1:${port}/auth/dev-login?shop=bench.myshopify.com`);
   const { token } = (await login.json()) as { token: string };
   return {
@@ -89,7 +91,7 @@ async function httpBench() {
   const api = embedded.proc;
   const cookie = embedded.cookie;
   try {
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${barePort}/health`)).ok, 20_000, 'bare server');
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${barePort}/health`)).ok, 90_000, 'bare server');
 
     // Warm both up, then measure alternately so drift hits both.
     await load(`http://127.0.0.1:${barePort}/health`);
@@ -148,6 +150,7 @@ const fmt = (n: number, digits = 1) => n.toFixed(digits);
 const http = await httpBench();
 const mePostgres = await postgresBench();
 const pipeline = await pipelineBench();
+const startup = await startupBench();
 const ratio = (a: number, b: number) => fmt(a / b, 2);
 
 const report = `# Benchmark report
@@ -183,7 +186,8 @@ ${mePostgres ? `| our \`/me\` on PostgreSQL (separate run) | ${fmt(mePostgres.rp
 The raw-sharp column does the same resize and PNG encode without our decoding checks,
 pixel limits and re-encoding; downscale's raw figure is a single halving, while ours
 searches for the largest size whose PNG fits 2 MB.
-`;
+
+${startupReport(startup)}`;
 
 writeFileSync(new URL('./REPORT.md', import.meta.url), report);
 process.stdout.write(report);

@@ -12,7 +12,7 @@ import { createProcessor } from './adapters/processor/create.js';
 import type { Processor } from './adapters/processor/processor.js';
 import { createBullQueue } from './adapters/queue/bullmq.js';
 import { createEmbeddedQueue } from './adapters/queue/embedded.js';
-import { checkHandlers, type JobQueue } from './adapters/queue/queue.js';
+import { checkHandlers, type JobHandler, type JobQueue } from './adapters/queue/queue.js';
 import { createFallbackLimiter } from './adapters/ratelimit/fallback.js';
 import type { RateLimiter } from './adapters/ratelimit/limiter.js';
 import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
@@ -116,13 +116,15 @@ export function deriveKey(secret: string, purpose: string): string {
 }
 
 export async function createContainer(config: Config, options: ContainerOptions = {}): Promise<Container> {
-  const reportError = await createErrorReporter(config.sentryDsn, config.nodeEnv);
+  const errorReporting = await createErrorReporter(config.sentryDsn, config.nodeEnv);
+  const reportError = errorReporting.report;
   const logError = (err: unknown, context: Record<string, unknown>) => {
     options.logError?.(err, context);
     reportError(err, context);
   };
   const database = await openDatabase(config.database);
-  const closers: Array<() => Promise<unknown>> = [() => database.close()];
+  // Closed in this order; Sentry last, so errors of the shutdown itself are still sent.
+  const closers: Array<() => Promise<unknown>> = [() => database.close(), () => errorReporting.close()];
   try {
     if (options.migrate !== false) await database.migrate();
     const db = database.db;
@@ -146,12 +148,22 @@ export async function createContainer(config: Config, options: ContainerOptions 
     const queue: JobQueue = config.redisUrl
       ? createBullQueue({
           redisUrl: config.redisUrl,
+          prefix: config.queuePrefix,
           concurrency: config.workerConcurrency,
           lockMs: config.queueLockMs,
+          shutdownGraceMs: config.workerShutdownGraceMs,
           onError: onJobError,
         })
-      : createEmbeddedQueue({ db, concurrency: config.workerConcurrency, leaseMs: config.queueLockMs, onError: onJobError });
-    closers.unshift(() => queue.close());
+      : createEmbeddedQueue({
+          db,
+          concurrency: config.workerConcurrency,
+          leaseMs: config.queueLockMs,
+          shutdownGraceMs: config.workerShutdownGraceMs,
+          onError: onJobError,
+        });
+    let queueClosed: Promise<void> | undefined;
+    const closeQueue = () => (queueClosed ??= queue.close());
+    closers.unshift(closeQueue);
 
     const processor = createProcessor(config, {
       onProviderCall: (operation, call, seconds) => metrics.providerLatency.observe({ operation, call }, seconds),
@@ -162,6 +174,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     const auth = createAuthenticator({
       db,
       jwtSecret: config.jwtSecret,
+      jwtPreviousSecrets: config.jwtPreviousSecrets,
       ...(shopify
         ? {
             verifySessionToken: (token: string) => shopify.auth.verifySessionToken(token),
@@ -260,13 +273,16 @@ export async function createContainer(config: Config, options: ContainerOptions 
           }),
         };
         checkHandlers(JOB_TYPES, handlers);
-        await queue.start(handlers);
+        await queue.start(countedWhileRunning(handlers, metrics));
         const every = options.maintenanceIntervalMs ?? 60_000;
         timers.push(setInterval(() => void runMaintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
       },
       ...(options.loggerOptions !== undefined ? { loggerOptions: options.loggerOptions } : {}),
       async close() {
         for (const timer of timers) clearInterval(timer);
+        // Running jobs first (they finish or are handed back within the grace period): they
+        // still need the processor, storage and database that the other closers end.
+        await closeQueue();
         for (const close of closers) await close();
       },
     };
@@ -274,6 +290,19 @@ export async function createContainer(config: Config, options: ContainerOptions 
     for (const close of closers) await close().catch(() => {});
     throw err;
   }
+}
+
+/** Each handler counted in `jobs_running` while it runs. */
+function countedWhileRunning(handlers: Record<string, JobHandler>, metrics: Metrics): Record<string, JobHandler> {
+  const counted = (handler: JobHandler): JobHandler => async (payload, ctx) => {
+    metrics.jobsRunning.inc();
+    try {
+      await handler(payload, ctx);
+    } finally {
+      metrics.jobsRunning.dec();
+    }
+  };
+  return Object.fromEntries(Object.entries(handlers).map(([type, handler]) => [type, counted(handler)]));
 }
 
 /** QUIT when connected (bounded), else just drop the socket: a dead Redis must not hold up shutdown. */
@@ -324,7 +353,7 @@ function createShopify(config: Config, db: Db, storage: Storage): ShopifyService
   });
   const tokens = createTokenStore({
     db,
-    cipher: createTokenCipher(config.tokenEncryptionKey),
+    cipher: createTokenCipher(config.tokenEncryptionKey, config.tokenEncryptionPreviousKeys),
     refresh: (shop, refreshToken) => auth.refreshAccessToken(shop, refreshToken),
   });
   const lifecycle = createShopLifecycle({
@@ -354,6 +383,7 @@ function createStorage(config: Config): Storage {
         root: config.storage.root,
         publicBaseUrl: config.http.backendUrl,
         signingSecret: deriveKey(config.jwtSecret, 'files'),
+        previousSigningSecrets: config.jwtPreviousSecrets.map((secret) => deriveKey(secret, 'files')),
       });
     case 's3':
       return createS3Storage(config.storage);

@@ -35,6 +35,12 @@ export interface Config {
   workerConcurrency: number;
   /** How long a worker owns a running job without renewing it: a killed worker's job runs again after this. */
   queueLockMs: number;
+  /** Prefix of BullMQ's Redis keys (several apps or environments can share one Redis). */
+  queuePrefix: string;
+  /** On SIGTERM, running jobs get this long to finish before they are handed back to the queue. */
+  workerShutdownGraceMs: number;
+  /** Where a worker process serves /health and /metrics; undefined: it serves nothing. */
+  workerPort: number | undefined;
   storage:
     | { kind: 'local'; root: string }
     | {
@@ -56,9 +62,14 @@ export interface Config {
     adminUrlTemplate: string;
     billingTest: boolean;
   };
+  /** Signs new session cookies (and derives the file-URL and OAuth-state keys). */
   jwtSecret: string;
-  /** 32 raw bytes for AES-256-GCM. */
+  /** Retired secrets still accepted when verifying a session cookie or file URL during a rotation. */
+  jwtPreviousSecrets: string[];
+  /** 32 raw bytes for AES-256-GCM: encrypts new tokens. */
   tokenEncryptionKey: Buffer;
+  /** Retired keys still tried when decrypting stored tokens, until `npm run tokens:reencrypt` has run. */
+  tokenEncryptionPreviousKeys: Buffer[];
   processor: { kind: 'local' } | { kind: 'makeit3d'; apiKey: string; baseUrl: string };
   providerTimeoutMs: number;
   maxUploadBytes: number;
@@ -107,12 +118,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const jwtSecret = env.JWT_SECRET ?? secrets?.jwtSecret;
   if (!jwtSecret) throw new ConfigError('JWT_SECRET: required when Shopify is configured (at least 32 characters)');
   if (jwtSecret.length < 32) throw new ConfigError('JWT_SECRET: must be at least 32 characters');
+  if (env.JWT_SECRET_PREVIOUS.some((s) => s.length < 32)) {
+    throw new ConfigError('JWT_SECRET_PREVIOUS: each secret must be at least 32 characters');
+  }
   const keyText = env.TOKEN_ENCRYPTION_KEY ?? secrets?.tokenEncryptionKey;
   if (!keyText) {
     throw new ConfigError('TOKEN_ENCRYPTION_KEY: required when Shopify is configured (32 bytes, base64)');
   }
   const tokenEncryptionKey = Buffer.from(keyText, 'base64');
   if (tokenEncryptionKey.length !== 32) throw new ConfigError('TOKEN_ENCRYPTION_KEY: must be 32 bytes, base64-encoded');
+  const tokenEncryptionPreviousKeys = env.TOKEN_ENCRYPTION_KEY_PREVIOUS.map((k) => Buffer.from(k, 'base64'));
+  if (tokenEncryptionPreviousKeys.some((k) => k.length !== 32)) {
+    throw new ConfigError('TOKEN_ENCRYPTION_KEY_PREVIOUS: each key must be 32 bytes, base64-encoded');
+  }
 
   const backendUrl = stripSlash(env.BACKEND_URL ?? `http://localhost:${env.PORT}`);
   return {
@@ -132,6 +150,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL,
     workerConcurrency: env.WORKER_CONCURRENCY,
     queueLockMs: env.QUEUE_LOCK_MS,
+    queuePrefix: env.QUEUE_PREFIX,
+    workerShutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
+    workerPort: env.WORKER_PORT,
     storage: storageConfig(env, dataDir),
     shopify: {
       mode: shopifyMode,
@@ -144,7 +165,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       billingTest: env.BILLING_TEST ?? cliDev,
     },
     jwtSecret,
+    jwtPreviousSecrets: env.JWT_SECRET_PREVIOUS.filter((s) => s !== jwtSecret),
     tokenEncryptionKey,
+    tokenEncryptionPreviousKeys: tokenEncryptionPreviousKeys.filter((k) => !k.equals(tokenEncryptionKey)),
     processor: env.MAKEIT3D_API_KEY
       ? { kind: 'makeit3d', apiKey: env.MAKEIT3D_API_KEY, baseUrl: stripSlash(env.MAKEIT3D_BASE_URL) }
       : { kind: 'local' },

@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Config } from '../config/load.js';
 import type { Container } from '../container.js';
+import { redactUrl } from '../lib/redact.js';
 import { registerAuth } from './plugins/auth.js';
 import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
@@ -33,12 +34,6 @@ declare module 'fastify' {
 
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const SECRET_QUERY_PARAMS = /([?&](?:code|hmac|sig|signature|state|token|id_token|session|purchaseId|charge_id)=)[^&]*/gi;
-
-/** Query values that are credentials are replaced before a URL reaches the logs. */
-export function redactUrl(url: string): string {
-  return url.replace(SECRET_QUERY_PARAMS, '$1[redacted]');
-}
 
 export function loggerOptions(level: string): FastifyServerOptions['logger'] {
   return {

@@ -14,17 +14,22 @@ export async function signSession(secret: string, shop: string, nowS = Math.floo
     .sign(hmacKey(secret));
 }
 
-/** The shop of a valid session token, or null: only HS256, signature, exp, and consistent claims. */
-export async function verifySession(secret: string, token: string): Promise<string | null> {
-  try {
-    const { payload } = await jwtVerify(token, hmacKey(secret), {
-      algorithms: ['HS256'],
-      requiredClaims: ['exp', 'iat', 'sub'],
-    });
+/**
+ * The shop of a valid session token, or null: only HS256, signature, exp, and consistent claims.
+ * `previous` are retired secrets still accepted during a rotation (JWT_SECRET_PREVIOUS); new
+ * tokens are always signed with the current one, so old cookies age out within SESSION_TTL_S.
+ */
+export async function verifySession(secret: string, token: string, previous: readonly string[] = []): Promise<string | null> {
+  for (const key of [secret, ...previous]) {
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, hmacKey(key), { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub'] }));
+    } catch {
+      continue; // not this key (or expired, malformed: no key will do better, and there are few)
+    }
     const shop = normalizeShopDomain(payload.shop);
     if (!shop || payload.sub !== payload.shop || payload.role !== 'authenticated') return null;
     return shop;
-  } catch {
-    return null;
   }
+  return null;
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type Config, loadConfig } from '../../src/config/load.js';
 import { type Container, createContainer } from '../../src/container.js';
 import { type App, buildApp } from '../../src/http/app.js';
+import type { DatabaseOptions } from '../../src/adapters/db/client.js';
 import { type DbKind, freshDatabaseOptions } from './db.js';
 
 export interface TestApp {
@@ -31,6 +32,8 @@ export const GENEROUS_RATE_LIMITS: Record<string, string> = {
 export async function createTestApp(
   opts: {
     db?: DbKind;
+    /** A database that outlives this app (several apps in turn on one database); close() leaves it. */
+    database?: DatabaseOptions;
     env?: Record<string, string>;
     /** Runs the jobs in this process (embedded mode). */
     jobs?: boolean;
@@ -40,9 +43,12 @@ export async function createTestApp(
   } = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'app-test-'));
-  const { options, cleanup } = await freshDatabaseOptions(opts.db ?? 'pglite');
+  const { options, cleanup } = opts.database
+    ? { options: opts.database, cleanup: async () => {} }
+    : await freshDatabaseOptions(opts.db ?? 'pglite');
   const config: Config = {
-    ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', ...GENEROUS_RATE_LIMITS, ...opts.env }),
+    // No shutdown grace unless a test asks: close() interrupts running jobs at once.
+    ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', WORKER_SHUTDOWN_GRACE_S: '0', ...GENEROUS_RATE_LIMITS, ...opts.env }),
     database: options,
   };
   const container = await createContainer(config, {

@@ -28,6 +28,11 @@ export function createMetrics() {
       labelNames: ['state'] as const,
       registers: [registry],
     }),
+    jobsRunning: new Gauge({
+      name: 'jobs_running',
+      help: 'Jobs running in this process now',
+      registers: [registry],
+    }),
     jobs: new Counter({
       name: 'jobs_total',
       help: 'Finished jobs by type and outcome',

@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { withTimeout } from '../../lib/timeout.js';
 import { type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
 
@@ -10,10 +10,14 @@ export interface BullQueueOptions {
   lockMs?: number;
   maxAttempts?: number;
   queueName?: string;
+  /** Prefix of the queue's Redis keys (BullMQ's default: `bull`). */
+  prefix?: string;
+  /** On close, running jobs get this long to finish; then they are aborted and handed back to the queue. */
+  shutdownGraceMs?: number;
   onError?: (err: unknown, job: { id: string; type: string }) => void;
 }
 
-/** How long close() waits for a worker's jobs in progress and for Redis before cutting the connections. */
+/** How long close() waits, past the grace period, for aborted jobs and for Redis before cutting the connections. */
 const CLOSE_TIMEOUT_MS = 10_000;
 
 function connectionFromUrl(url: string) {
@@ -39,12 +43,21 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
   const name = opts.queueName ?? 'jobs';
   const maxAttempts = opts.maxAttempts ?? 5;
   const connection = connectionFromUrl(opts.redisUrl);
+  const prefix = opts.prefix ?? 'bull';
+  const graceMs = opts.shutdownGraceMs ?? 0;
   const queue = new Queue(name, {
+    prefix,
     connection: { ...connection, enableOfflineQueue: false, maxRetriesPerRequest: 1 },
   });
   queue.on('error', () => {}); // surfaced by check(); ioredis reconnects
   let worker: Worker | null = null;
+  /** Set when close() starts: a job fetched after that goes straight back (BullMQ can still hand one over). */
+  let closing = false;
   const stop = new AbortController();
+  const handBack = async (job: Job, token: string): Promise<never> => {
+    await job.moveToWait(token);
+    throw new WaitingError();
+  };
 
   return {
     kind: 'bullmq',
@@ -61,9 +74,10 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
       if (worker) return;
       worker = new Worker(
         name,
-        async (job) => {
+        async (job, token) => {
           const handler = handlers[job.name];
           if (!handler) throw new UnrecoverableError(`no handler for ${job.name}`);
+          if (closing && token) return handBack(job, token);
           try {
             await handler(job.data as Record<string, unknown>, {
               attempt: job.attemptsMade + 1,
@@ -71,11 +85,16 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
               signal: stop.signal,
             });
           } catch (err) {
+            // Interrupted by shutdown: back to the waiting list without spending an attempt
+            // (a failure would, and a stalled job counts towards maxStalledCount); the next
+            // worker resumes it from its stored state (the provider task id).
+            if (stop.signal.aborted && token) return handBack(job, token);
             if (err instanceof PermanentJobError) throw new UnrecoverableError(err.message);
             throw err;
           }
         },
         {
+          prefix,
           connection,
           concurrency: opts.concurrency,
           lockDuration: opts.lockMs ?? 60_000,
@@ -100,19 +119,26 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
       return { waiting: c.waiting ?? 0, active: c.active ?? 0, delayed: c.delayed ?? 0, failed: c.failed ?? 0 };
     },
     async close() {
-      stop.abort();
-      // close() waits for the jobs in progress; aborted handlers end quickly and are retried later.
-      // With Redis gone, BullMQ's close waits for a connection that never comes: give it a
-      // bounded time (jobs in progress get theirs through the abort signal), then cut the sockets.
-      const bounded = async (closing: Promise<void>, disconnect: () => Promise<void>, ms: number) => {
-        const closed = await withTimeout(closing, ms, 'queue close').then(
+      // BullMQ's close takes no new job and waits for the running ones. They get the grace
+      // period to finish; then the abort signal makes them stop and hand themselves back.
+      // With Redis gone, that close waits for a connection that never comes: it is bounded
+      // (past the grace period), then the sockets are cut.
+      closing = true;
+      const grace = setTimeout(() => stop.abort(), graceMs);
+      const bounded = async (closeCall: Promise<void>, disconnect: () => Promise<void>, ms: number) => {
+        const closed = await withTimeout(closeCall, ms, 'queue close').then(
           () => true,
           () => false,
         );
         // BullMQ's disconnect can wait for a dead Redis too: bounded as well.
         if (!closed) await withTimeout(disconnect(), 1000, 'queue disconnect').catch(() => {});
       };
-      if (worker) await bounded(worker.close(), () => worker!.disconnect(), CLOSE_TIMEOUT_MS);
+      try {
+        if (worker) await bounded(worker.close(), () => worker!.disconnect(), graceMs + CLOSE_TIMEOUT_MS);
+      } finally {
+        clearTimeout(grace);
+        stop.abort();
+      }
       await bounded(queue.close(), () => queue.disconnect(), 1000); // a producer has nothing in flight
     },
   };

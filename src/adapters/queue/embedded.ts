@@ -11,6 +11,8 @@ export interface EmbeddedQueueOptions {
   leaseMs?: number;
   /** How often idle workers look for due retries. */
   pollMs?: number;
+  /** On close, running jobs get this long to finish; then they are aborted and run again at the next start. */
+  shutdownGraceMs?: number;
   onError?: (err: unknown, job: { id: string; type: string }) => void;
 }
 
@@ -31,7 +33,10 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
   const maxAttempts = opts.maxAttempts ?? 5;
   const leaseMs = opts.leaseMs ?? 60_000;
   const pollMs = opts.pollMs ?? 1000;
+  /** Aborted when the grace period of a shutdown is over: running handlers stop. */
   const stop = new AbortController();
+  /** Set when close() starts: no new job is claimed. */
+  let draining = false;
   const running = new Set<Promise<void>>();
   /** Idle workers waiting for work; enqueue wakes one, close wakes all. */
   const idle = new Set<() => void>();
@@ -94,7 +99,7 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
   }
 
   async function workerLoop(handlers: Record<string, JobHandler>) {
-    while (!stop.signal.aborted) {
+    while (!draining) {
       let job: Claimed | null = null;
       try {
         job = await claim();
@@ -160,9 +165,12 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
       return counts!;
     },
     async close() {
-      stop.abort();
+      draining = true;
       for (const done of [...idle]) done();
+      const grace = setTimeout(() => stop.abort(), opts.shutdownGraceMs ?? 0);
       await Promise.allSettled([...running]);
+      clearTimeout(grace);
+      stop.abort();
     },
   };
 }

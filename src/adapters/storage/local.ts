@@ -8,9 +8,15 @@ import type { Storage } from './storage.js';
 
 /**
  * Local disk under `root`. Signed URLs point at our own `/files/{key}` route
- * with an expiry and an HMAC of (key, expiry).
+ * with an expiry and an HMAC of (key, expiry). `previousSigningSecrets` still
+ * verify during a secret rotation, so URLs handed out before it keep working.
  */
-export function createLocalStorage(opts: { root: string; publicBaseUrl: string; signingSecret: string }) {
+export function createLocalStorage(opts: {
+  root: string;
+  publicBaseUrl: string;
+  signingSecret: string;
+  previousSigningSecrets?: readonly string[];
+}) {
   const root = path.resolve(opts.root);
 
   function resolve(key: string): string {
@@ -20,9 +26,10 @@ export function createLocalStorage(opts: { root: string; publicBaseUrl: string; 
     return full;
   }
 
-  function signature(key: string, exp: number): string {
-    return createHmac('sha256', opts.signingSecret).update(`${exp}\n${key}`).digest('base64url');
+  function signature(key: string, exp: number, secret = opts.signingSecret): string {
+    return createHmac('sha256', secret).update(`${exp}\n${key}`).digest('base64url');
   }
+  const secrets = [opts.signingSecret, ...(opts.previousSigningSecrets ?? [])];
 
   const storage: Storage & { verifySignature(key: string, exp: string, sig: string, nowS?: number): boolean } = {
     kind: 'local',
@@ -70,9 +77,11 @@ export function createLocalStorage(opts: { root: string; publicBaseUrl: string; 
     },
     verifySignature(key, exp, sig, nowS = Math.floor(Date.now() / 1000)) {
       if (!/^\d{1,12}$/.test(exp) || Number(exp) < nowS) return false;
-      const expected = Buffer.from(signature(key, Number(exp)));
       const given = Buffer.from(sig);
-      return given.length === expected.length && timingSafeEqual(given, expected);
+      return secrets.some((secret) => {
+        const expected = Buffer.from(signature(key, Number(exp), secret));
+        return given.length === expected.length && timingSafeEqual(given, expected);
+      });
     },
   };
   return storage;

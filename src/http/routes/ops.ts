@@ -17,6 +17,12 @@ async function probe(check: () => Promise<void>): Promise<'ok' | 'fail'> {
   );
 }
 
+/** /ready's answer: each dependency checked once, with a deadline (the API's and the worker's). */
+export async function readiness(c: Pick<Container, 'checks'>) {
+  const [db, queue, storage] = await Promise.all([probe(c.checks.db), probe(c.checks.queue), probe(c.checks.storage)]);
+  return { ready: db === 'ok' && queue === 'ok' && storage === 'ok', checks: { db, queue, storage } };
+}
+
 export const opsRoutes =
   (c: Container): FastifyPluginAsyncTypebox =>
   async (app) => {
@@ -42,15 +48,8 @@ export const opsRoutes =
         },
       },
       async (_request, reply) => {
-        const [db, queue, storage] = await Promise.all([
-          probe(c.checks.db),
-          probe(c.checks.queue),
-          probe(c.checks.storage),
-        ]);
-        const ready = db === 'ok' && queue === 'ok' && storage === 'ok';
-        return reply
-          .status(ready ? 200 : 503)
-          .send({ status: ready ? 'ready' : 'not_ready', checks: { db, queue, storage } });
+        const { ready, checks } = await readiness(c);
+        return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
       },
     );
 

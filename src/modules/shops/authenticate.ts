@@ -6,6 +6,8 @@ import { isInstalled } from './shops.js';
 export interface AuthenticatorDeps {
   db: Db;
   jwtSecret: string;
+  /** Retired secrets still accepted for session cookies during a rotation. */
+  jwtPreviousSecrets?: readonly string[];
   /** Verifies a Shopify session token; absent in local mode (Bearer tokens are then refused). */
   verifySessionToken?: (token: string) => Promise<string | null>;
   /** Installs a shop that has a valid session token but no stored access token (token exchange). */
@@ -37,14 +39,14 @@ export function createAuthenticator(deps: AuthenticatorDeps) {
       }
       const cookie = credentials.cookie;
       if (!cookie || cookie.length > MAX_TOKEN_LENGTH) return null;
-      return verifySession(deps.jwtSecret, cookie);
+      return verifySession(deps.jwtSecret, cookie, deps.jwtPreviousSecrets);
     },
 
     issueSession: (shop: string) => signSession(deps.jwtSecret, shop),
 
     /** compat cookie: a valid session JWT for a shop that is installed now. */
     async fromSessionCookie(token: string): Promise<string> {
-      const shop = await verifySession(deps.jwtSecret, token);
+      const shop = await verifySession(deps.jwtSecret, token, deps.jwtPreviousSecrets);
       if (!shop) throw new UnauthenticatedError('Invalid or expired session');
       if (!(await isInstalled(deps.db, shop))) throw new UnauthenticatedError('Shop is not installed');
       return shop;
