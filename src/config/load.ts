@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { envSchema, type Env } from './schema.js';
 import { fromShopifyCli, startedByShopifyCli } from './shopify-cli.js';
 
@@ -25,6 +26,7 @@ export interface Config {
     port: number;
     host: string;
     backendUrl: string;
+    /** The dashboard: the CORS origin and redirect target. Default: the built-in one at BACKEND_URL/app. */
     frontendUrl: string;
     trustProxy: boolean | number | string[];
   };
@@ -83,6 +85,8 @@ export interface Config {
     keyPrefix: string;
   };
   sentryDsn: string | undefined;
+  /** The built dashboard served at /app (dist/web). */
+  webDistDir: string;
 }
 
 /**
@@ -140,7 +144,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       port: env.PORT,
       host: env.HOST,
       backendUrl,
-      frontendUrl: stripSlash(env.FRONTEND_URL),
+      frontendUrl: stripSlash(env.FRONTEND_URL ?? `${backendUrl}/app`),
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
     },
     dataDir,
@@ -197,6 +201,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       keyPrefix: env.RL_KEY_PREFIX,
     },
     sentryDsn: env.SENTRY_DSN,
+    webDistDir: path.resolve(env.WEB_DIST_DIR ?? fileURLToPath(new URL('../../dist/web', import.meta.url))),
   };
 }
 

@@ -41,7 +41,8 @@ export const envSchema = z.object({
   PORT: int(8000, 0, 65535),
   HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
   BACKEND_URL: optionalUrl,
-  FRONTEND_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).default('http://localhost:3000')),
+  // Default: the built-in dashboard, BACKEND_URL/app (load.ts).
+  FRONTEND_URL: optionalUrl,
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
   LOG_LEVEL: z.preprocess(
     emptyToUndefined,
@@ -135,6 +136,9 @@ export const envSchema = z.object({
 
   // Observability
   SENTRY_DSN: optionalUrl,
+
+  // The built dashboard (dist/web); tests point it at their own build.
+  WEB_DIST_DIR: optionalString,
 });
 
 export type Env = z.infer<typeof envSchema>;

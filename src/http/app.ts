@@ -20,6 +20,7 @@ import { fileRoutes } from './routes/files.js';
 import { meRoutes } from './routes/me.js';
 import { opsRoutes } from './routes/ops.js';
 import { shopifyAuthRoutes } from './routes/shopify-auth.js';
+import { webAppRoutes } from './routes/web-app.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { ErrorSchema } from './schemas.js';
 import { registerValidation } from './validation.js';
@@ -177,6 +178,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(shopifyAuthRoutes(container));
   await app.register(webhookRoutes(container));
   await app.register(fileRoutes(container));
+  await app.register(webAppRoutes(container));
 
   return app;
 }

@@ -27,5 +27,5 @@ app.log.info(
     shopify: config.shopify.mode,
     sandbox: config.credits.sandbox,
   },
-  `ready on ${config.http.backendUrl} (docs at /docs${config.shopify.mode === 'local' ? ', sign in with /auth/dev-login?shop=demo.myshopify.com' : ''})`,
+  `ready on ${config.http.backendUrl}: open the dashboard at ${config.http.backendUrl}/app (API docs at /docs)`,
 );

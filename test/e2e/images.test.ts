@@ -293,6 +293,28 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
     expect((await t.app.inject({ url: '/images?status=done', headers: { cookie } })).statusCode).toBe(400);
   });
 
+  it('adds signed URLs of the original and the result only when include_urls is asked', async () => {
+    const plain = (await t.app.inject({ url: '/images?status=processed&limit=3', headers: { cookie } })).json() as {
+      images: Array<Record<string, unknown>>;
+    };
+    expect(plain.images[0]).not.toHaveProperty('original_url');
+    const res = await t.app.inject({ url: '/images?status=processed&limit=3&include_urls=true', headers: { cookie } });
+    const images = (res.json() as { images: Array<ImageJson & { original_url: string; processed_url: string }> }).images;
+    expect(images.length).toBeGreaterThan(0);
+    for (const image of images) {
+      for (const [url, key] of [
+        [image.original_url, image.original_path],
+        [image.processed_url, image.processed_path!],
+      ] as const) {
+        const signed = new URL(url);
+        expect(decodeURIComponent(signed.pathname)).toBe(`/files/${key}`);
+        const file = await t.app.inject({ url: signed.pathname + signed.search });
+        expect(file.statusCode).toBe(200);
+        expect(file.rawPayload.equals(await stored(key))).toBe(true);
+      }
+    }
+  });
+
   it('dashboard stats count by status and list recent processed images with signed URLs', async () => {
     const res = await t.app.inject({ method: 'POST', url: '/image/dashboard-stats', headers: { cookie } });
     expect(res.statusCode).toBe(200);

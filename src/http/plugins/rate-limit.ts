@@ -17,6 +17,9 @@ const EXEMPT_ROUTES = new Set(['/health', '/ready', '/metrics', '/docs']);
 export function rateLimitGroup(method: string, routeUrl: string | undefined): RateLimitGroup | null {
   if (method === 'OPTIONS') return null;
   if (routeUrl !== undefined && (EXEMPT_ROUTES.has(routeUrl) || routeUrl.startsWith('/docs/'))) return null;
+  // The dashboard's page and assets come from memory or disk, touch no database, and would
+  // otherwise spend the shop's API budget on every page load.
+  if (routeUrl === '/' || routeUrl === '/app' || routeUrl?.startsWith('/app/')) return null;
   // Webhooks come from Shopify's servers, are HMAC-verified and deduplicated: a 429 would only make Shopify retry.
   if (routeUrl?.startsWith('/webhooks/')) return null;
   if (routeUrl === '/upload' || routeUrl?.startsWith('/upload/')) return 'upload';

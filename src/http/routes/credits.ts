@@ -121,15 +121,22 @@ export const creditRoutes =
       async (request, reply) => {
         const { purchaseId, planId } = request.query;
         const result = await c.purchases.confirm(purchaseId, planId);
-        const front = c.config.http.frontendUrl;
+        const { frontendUrl, backendUrl } = c.config.http;
+        // The built-in dashboard also gets the shop: it lands at top level, outside the admin,
+        // and needs the shop to go back in (docs/dashboard.md). The legacy one gets the compat URL.
+        const builtIn = frontendUrl === `${backendUrl}/app`;
+        const landing = (path: string, params: Record<string, string> = {}) => {
+          const q = new URLSearchParams({ ...params, ...(builtIn ? { shop: result.shop } : {}) }).toString();
+          return reply.redirect(`${frontendUrl}${path}${q ? `?${q}` : ''}`, 302);
+        };
         switch (result.outcome) {
           case 'credited':
           case 'already_credited':
-            return reply.redirect(`${front}/dashboard?credits_added=${result.credits}`, 302);
+            return landing('/dashboard', { credits_added: String(result.credits) });
           case 'pending':
-            return reply.redirect(`${front}/payment-pending`, 302);
+            return landing('/payment-pending');
           case 'declined':
-            return reply.redirect(`${front}/dashboard?purchase=declined`, 302);
+            return landing('/dashboard', { purchase: 'declined' });
           default:
             throw new InvalidInputError('Unknown purchase state');
         }

@@ -41,6 +41,8 @@ export function imageJson(row: ImageRow) {
 }
 
 const HEARTBEAT_MS = 15_000;
+/** Gallery URLs are shown at once: an hour is plenty, and they are not the 7-day compat ones. */
+const GALLERY_URL_TTL_S = 3600;
 
 const dashboardStatus = (status: ImageRow['status']) =>
   status === 'processed' ? 'Complete' : status === 'failed' ? 'Failed' : 'Importing';
@@ -135,14 +137,28 @@ export const imageRoutes =
             status: Type.Optional(Type.Union(IMAGE_STATUSES.map((s) => Type.Literal(s)))),
             limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }),
             cursor: Type.Optional(Type.String({ maxLength: 200 })),
+            include_urls: Type.Optional(
+              Type.Boolean({ description: 'Adds signed `original_url` and `processed_url` to each image (the dashboard gallery)' }),
+            ),
           }),
           response: responses({
-            200: Type.Object({ images: Type.Array(ImageSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }),
+            200: Type.Object({
+              images: Type.Array(
+                Type.Composite([
+                  ImageSchema,
+                  Type.Object({
+                    original_url: Type.Optional(Type.String()),
+                    processed_url: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+                  }),
+                ]),
+              ),
+              next_cursor: Type.Union([Type.String(), Type.Null()]),
+            }),
           }),
         },
       },
       async (request) => {
-        const { status, limit, cursor } = request.query;
+        const { status, limit, cursor, include_urls } = request.query;
         const rows = await listImages(c.db, shopOf(request), {
           limit: limit + 1,
           ...(status ? { status } : {}),
@@ -150,8 +166,17 @@ export const imageRoutes =
         });
         const page = rows.slice(0, limit);
         const last = page.at(-1);
+        const sign = (key: string) => c.storage.signedUrl(key, GALLERY_URL_TTL_S);
         return {
-          images: page.map(imageJson),
+          images: include_urls
+            ? await Promise.all(
+                page.map(async (row) => ({
+                  ...imageJson(row),
+                  original_url: await sign(row.originalPath),
+                  processed_url: row.processedPath ? await sign(row.processedPath) : null,
+                })),
+              )
+            : page.map(imageJson),
           next_cursor: rows.length > limit && last ? encodeCursor(last) : null,
         };
       },

@@ -1,0 +1,202 @@
+/**
+ * What a merchant does in the dashboard, written once and run in both modes
+ * (local: the page itself; embedded: the app framed by the admin stand-in).
+ */
+import { buffer } from 'node:stream/consumers';
+import { readFile } from 'node:fs/promises';
+import { sql } from 'drizzle-orm';
+import sharp from 'sharp';
+import { queryRows } from '../../src/adapters/db/client.js';
+import type { Frame, Page } from 'playwright-core';
+import { expect } from 'vitest';
+import { productShots } from '../helpers/product-shots.js';
+import { waitFor } from '../helpers/process.js';
+import { expectAccessible, screenshot, type ServedApp } from './harness.js';
+
+export interface Ui {
+  page: Page;
+  /** Where the app's document is: the page, or the admin's iframe. */
+  app(): Promise<Page | Frame>;
+  /** Follows the app's own navigation (its sidebar, or the admin's). */
+  nav(label: string): Promise<void>;
+  /** A full reload, as a merchant pressing F5. */
+  reload(): Promise<void>;
+  /** screenshot and axe names start with it. */
+  mode: 'local' | 'embedded';
+}
+
+export interface Photo {
+  name: string;
+  mimeType: string;
+  buffer: Buffer;
+}
+
+/** Real-looking product photos (test/helpers/product-shots.ts), as files a merchant picks. */
+export async function photos(n: number): Promise<Photo[]> {
+  const shots = (await productShots()).slice(0, n);
+  return Promise.all(
+    shots.map(async (shot, i) => {
+      const jpeg = i % 2 === 0;
+      return {
+        name: `${shot.name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.${jpeg ? 'jpg' : 'png'}`,
+        mimeType: jpeg ? 'image/jpeg' : 'image/png',
+        buffer: jpeg ? await sharp(shot.input).jpeg({ quality: 88 }).toBuffer() : await sharp(shot.input).png().toBuffer(),
+      };
+    }),
+  );
+}
+
+/** Picks a Polaris radio choice (its drawn circle sits over the input, so the click goes through it). */
+export async function choose(doc: Page | Frame, label: string): Promise<void> {
+  await doc.getByRole('radio', { name: label, exact: true }).check({ force: true });
+}
+
+export async function balance(ui: Ui): Promise<number> {
+  const text = await (await ui.app()).locator('#credits-balance').textContent();
+  return Number(text);
+}
+
+/** Checks the page (axe) and saves its screenshot. */
+export async function capture(ui: Ui, name: string): Promise<void> {
+  await expectAccessible(await ui.app(), `${ui.mode} ${name}`);
+  await screenshot(ui.page, `${ui.mode}-${name}`);
+}
+
+const imageStatusReads = (app: ServedApp) =>
+  app.requests.filter((r) => r.method === 'GET' && /^\/images(\/[0-9a-f-]{36})?(\?|$)/.test(r.url)).length;
+
+/**
+ * Uploads one photo per operation (and two at once for the last), and waits
+ * for each row to say Processed: the page learns it from the event stream
+ * only (the server sees no status read meanwhile).
+ */
+export async function uploadEachOperation(ui: Ui, app: ServedApp, files: Photo[]): Promise<void> {
+  await ui.nav('Upload');
+  const doc = await ui.app();
+  await doc.getByRole('heading', { name: 'Upload', level: 1 }).waitFor();
+  const readsBefore = imageStatusReads(app);
+  const runs: Array<{ label: string; files: Photo[] }> = [
+    { label: 'Remove background', files: [files[0]!] },
+    { label: 'Upscale 2×', files: [files[1]!] },
+    { label: 'Downscale', files: [files[2]!, files[3]!] },
+  ];
+  for (const run of runs) {
+    await choose(doc, run.label);
+    if (run.label === 'Remove background') {
+      await doc.getByLabel('Background', { exact: true }).selectOption('white');
+      await doc.getByLabel('Framing', { exact: true }).selectOption('square');
+    }
+    await doc.locator('input[type=file]').setInputFiles(run.files);
+    const n = run.files.length;
+    await doc.getByRole('button', { name: n === 1 ? 'Upload 1 image (1 credit)' : `Upload ${n} images (${n} credits)` }).click();
+    for (const file of run.files) {
+      await doc.locator('li.upload-row', { hasText: file.name }).getByText('Processed', { exact: true }).waitFor({ timeout: 120_000 });
+    }
+  }
+  expect(imageStatusReads(app), 'statuses came from the event stream, not from polling').toBe(readsBefore);
+  await capture(ui, 'upload');
+}
+
+/** The gallery compares and downloads: the file saved is the stored result, byte for byte. */
+export async function galleryDownload(ui: Ui, app: ServedApp, expected: number): Promise<void> {
+  await ui.nav('Gallery');
+  const doc = await ui.app();
+  const downloads = doc.getByRole('button', { name: /^Download the result of / });
+  await waitFor(async () => (await downloads.count()) >= expected, 30_000, 'gallery cards');
+  const slider = doc.getByRole('slider').first();
+  await slider.focus();
+  await ui.page.keyboard.press('End');
+  expect(await slider.inputValue()).toBe('100');
+
+  const [download] = await Promise.all([ui.page.waitForEvent('download'), downloads.first().click()]);
+  const saved = await readFile((await download.path())!);
+  // The first card is the newest result.
+  const [newest] = await queryRows<{ processed_path: string }>(
+    app.container.db,
+    sql`select processed_path from images where status = 'processed' order by created_at desc, id desc limit 1`,
+  );
+  const stored = await buffer((await app.container.storage.get(newest!.processed_path)).body);
+  expect(saved.equals(stored)).toBe(true);
+  await capture(ui, 'gallery');
+}
+
+/** Buys the 100 plan in sandbox: the merchant lands on Home with the credits added. */
+export async function buyCredits(ui: Ui): Promise<void> {
+  await ui.nav('Home');
+  const before = await balance(ui);
+  await ui.nav('Credits');
+  let doc = await ui.app();
+  await doc.getByRole('heading', { name: '100 credits' }).waitFor();
+  await doc.getByText('Test mode').waitFor();
+  await capture(ui, 'credits');
+  await doc.getByRole('button', { name: /^Buy 100 credits for / }).click();
+  await waitFor(async () => {
+    doc = await ui.app();
+    return doc.getByText('100 credits added').isVisible();
+  }, 60_000, 'the purchase to land on Home');
+  expect(await balance(ui)).toBe(before + 100);
+}
+
+/** A setting changed, saved, and still there after a full reload; an avatar uploaded. */
+export async function changeSettings(ui: Ui, avatar: Photo): Promise<void> {
+  await ui.nav('Settings');
+  let doc = await ui.app();
+  const optimize = doc.getByLabel('Optimize results');
+  await optimize.waitFor();
+  expect(await optimize.isChecked()).toBe(false);
+  await optimize.check();
+  await doc.getByRole('button', { name: 'Save' }).first().click();
+  await doc.getByText('Settings saved').waitFor();
+  await doc.locator('input[type=file]').setInputFiles(avatar);
+  await doc.getByRole('img', { name: 'Your avatar' }).waitFor();
+  await capture(ui, 'settings');
+
+  await ui.reload();
+  await ui.nav('Settings');
+  doc = await ui.app();
+  await doc.getByLabel('Optimize results').waitFor();
+  expect(await doc.getByLabel('Optimize results').isChecked()).toBe(true);
+  expect(await doc.getByLabel('Remove the background when an upload names no operation').isChecked()).toBe(false);
+  await doc.getByRole('img', { name: 'Your avatar' }).waitFor();
+}
+
+/** Pages whose endpoints are not on this branch still render, accessible, with the error in words. */
+export async function visitCataloguePages(ui: Ui): Promise<void> {
+  for (const [label, name] of [
+    ['Products', 'products'],
+    ['Batches', 'batches'],
+  ] as const) {
+    await ui.nav(label);
+    const doc = await ui.app();
+    await doc.getByRole('heading', { name: label, level: 1 }).waitFor();
+    await doc.locator('.Polaris-Banner, .Polaris-EmptyState, .media-tile').first().waitFor({ timeout: 30_000 });
+    await capture(ui, name);
+  }
+}
+
+/** Local mode: the app is the page; its own sidebar navigates. */
+export function localUi(page: Page, app: ServedApp): Ui {
+  return {
+    page,
+    mode: 'local',
+    app: async () => page,
+    nav: async (label) => {
+      await page.getByRole('navigation').getByRole('link', { name: label, exact: true }).click();
+      await page.getByRole('heading', { name: label, level: 1 }).waitFor();
+    },
+    reload: async () => {
+      await page.goto(`${app.url}/app`);
+      await page.locator('#credits-balance').waitFor();
+    },
+  };
+}
+
+/** Local mode's sign-in, from the root URL as a person would start. */
+export async function signIn(page: Page, app: ServedApp, shop = 'demo.myshopify.com') {
+  await page.goto(`${app.url}/`); // the root leads to /app
+  expect(new URL(page.url()).pathname).toBe('/app');
+  const field = page.getByLabel('Shop domain');
+  await field.fill(shop);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('#credits-balance').waitFor();
+}
