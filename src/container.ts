@@ -122,13 +122,13 @@ export async function createContainer(config: Config, options: ContainerOptions 
     options.logError?.(err, context);
     reportError(err, context);
   };
-  const database = await openDatabase(config.database);
+  const metrics = createMetrics();
+  const database = await openDatabase(config.database, { onQuery: () => metrics.dbQueries.inc() });
   // Closed in this order; Sentry last, so errors of the shutdown itself are still sent.
   const closers: Array<() => Promise<unknown>> = [() => database.close(), () => errorReporting.close()];
   try {
     if (options.migrate !== false) await database.migrate();
     const db = database.db;
-    const metrics = createMetrics();
     const storage = createStorage(config);
 
     if (storage.close) closers.unshift(() => storage.close!());
@@ -175,11 +175,11 @@ export async function createContainer(config: Config, options: ContainerOptions 
       db,
       jwtSecret: config.jwtSecret,
       jwtPreviousSecrets: config.jwtPreviousSecrets,
+      onVerify: () => metrics.credentialVerifications.inc(),
       ...(shopify
         ? {
             verifySessionToken: (token: string) => shopify.auth.verifySessionToken(token),
             installWithSessionToken: (shop: string, token: string) => shopify.lifecycle.installWithSessionToken(shop, token),
-            hasAccessToken: (shop: string) => shopify.tokens.hasAccessToken(database.db, shop),
           }
         : {}),
     });

@@ -7,7 +7,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Config } from '../config/load.js';
 import type { Container } from '../container.js';
 import { redactUrl } from '../lib/redact.js';
-import { registerAuth } from './plugins/auth.js';
+import { registerAuth, verifiedShopOf } from './plugins/auth.js';
 import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
@@ -147,7 +147,7 @@ export async function buildApp(container: Container): Promise<App> {
     limiter: container.rateLimiter,
     rules: config.rateLimit,
     metrics: container.metrics,
-    identify: container.auth.identify,
+    identify: (request) => verifiedShopOf(container.auth, request),
   });
 
   await app.register(fastifySwagger, {

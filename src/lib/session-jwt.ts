@@ -11,7 +11,7 @@ export async function signSession(secret: string, shop: string, nowS = Math.floo
     .setSubject(shop)
     .setIssuedAt(nowS)
     .setExpirationTime(nowS + SESSION_TTL_S)
-    .sign(hmacKey(secret));
+    .sign(await hmacKey(secret));
 }
 
 /**
@@ -23,7 +23,7 @@ export async function verifySession(secret: string, token: string, previous: rea
   for (const key of [secret, ...previous]) {
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, hmacKey(key), { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub'] }));
+      ({ payload } = await jwtVerify(token, await hmacKey(key), { algorithms: ['HS256'], requiredClaims: ['exp', 'iat', 'sub'] }));
     } catch {
       continue; // not this key (or expired, malformed: no key will do better, and there are few)
     }

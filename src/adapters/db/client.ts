@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { PGlite } from '@electric-sql/pglite';
+import { PGlite, type QueryOptions, type Transaction, types } from '@electric-sql/pglite';
 import { type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
@@ -35,16 +35,49 @@ export type DatabaseOptions =
   | { kind: 'pglite'; dataDir?: string }
   | { kind: 'postgres'; url: string; poolSize?: number };
 
+export interface OpenOptions {
+  /** Called once per SQL statement the app sends (a metric; tests count statements per request). */
+  onQuery?: () => void;
+}
+
+const keepText = (value: string) => value;
+/** The parsers drizzle hands PGlite with every query: dates and intervals stay text, drizzle maps them. */
+const DRIZZLE_PGLITE_PARSERS = Object.fromEntries(
+  [types.TIMESTAMP, types.TIMESTAMPTZ, types.INTERVAL, types.DATE, 1231, 1115, 1185, 1187, 1182].map((oid) => [oid, keepText]),
+);
+
+/**
+ * PGlite merges per-query `parsers` into its ~300 defaults on every query (about 0.1 ms each).
+ * The client is built with drizzle's parsers once, and this view drops the per-query copy
+ * drizzle sends (from queries and from transactions' queries). A Proxy keeps `instanceof PGlite`.
+ */
+function withParsersOnce<T extends PGlite | Transaction>(client: T): T {
+  const strip = (options?: QueryOptions) => (options?.parsers ? { ...options, parsers: undefined } : options);
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === 'query') {
+        return (query: string, params?: unknown[], options?: QueryOptions) => target.query(query, params, strip(options));
+      }
+      if (prop === 'transaction' && 'transaction' in target) {
+        return <R>(fn: (tx: Transaction) => Promise<R>) => target.transaction((tx) => fn(withParsersOnce(tx)));
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
 const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 // Any constant shared by every process of the app: serialises concurrent migrations.
 const MIGRATION_LOCK_ID = 72_011_501;
 
-export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+export async function openDatabase(options: DatabaseOptions, open: OpenOptions = {}): Promise<Database> {
+  const logger = open.onQuery ? { logQuery: open.onQuery } : false;
   if (options.kind === 'pglite') {
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-    const client = new PGlite(options.dataDir);
+    const client = new PGlite(options.dataDir, { parsers: DRIZZLE_PGLITE_PARSERS });
     await client.waitReady;
-    const db = drizzlePglite(client, { schema }) as unknown as Db;
+    const db = drizzlePglite(withParsersOnce(client), { schema, logger }) as unknown as Db;
     return {
       kind: 'pglite',
       db,
@@ -59,7 +92,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 10 });
   // An idle client's error (server restart) must not crash the process; the next query reconnects.
   pool.on('error', () => {});
-  const db = drizzlePg(pool, { schema }) as unknown as Db;
+  const db = drizzlePg(pool, { schema, logger }) as unknown as Db;
   return {
     kind: 'postgres',
     db,

@@ -63,6 +63,16 @@ export function createMetrics() {
       help: 'Checks answered by the in-process limiter because Redis failed',
       registers: [registry],
     }),
+    dbQueries: new Counter({
+      name: 'db_queries_total',
+      help: 'SQL statements sent to the database by this process',
+      registers: [registry],
+    }),
+    credentialVerifications: new Counter({
+      name: 'credential_verifications_total',
+      help: 'Signature verifications of session cookies and session tokens',
+      registers: [registry],
+    }),
   };
 }
 

@@ -30,8 +30,8 @@ export interface RateLimitDeps {
   limiter: RateLimiter;
   rules: Config['rateLimit'];
   metrics: Metrics;
-  /** The shop of a cryptographically verified credential, or null (see Authenticator.identify). */
-  identify: (credentials: { authorization?: string | undefined; cookie?: string | undefined }) => Promise<string | null>;
+  /** The shop of a cryptographically verified credential, or null (verifiedShopOf: verified once per request). */
+  identify: (request: FastifyRequest) => Promise<string | null>;
 }
 
 /**
@@ -45,9 +45,7 @@ export function registerRateLimit(app: FastifyInstance, deps: RateLimitDeps): vo
   const allowlist = new Set(deps.rules.allowlist);
 
   async function identityOf(request: FastifyRequest): Promise<{ key: string; shop: string | null }> {
-    const shop = await deps
-      .identify({ authorization: request.headers.authorization, cookie: request.cookies?.session })
-      .catch(() => null);
+    const shop = await deps.identify(request).catch(() => null);
     return shop ? { key: `shop:${shop}`, shop } : { key: `ip:${ipIdentity(request.ip)}`, shop: null };
   }
 

@@ -2,8 +2,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
 import { InvalidInputError } from '../../lib/errors.js';
-import { balanceOf, listTransactions } from '../../modules/ledger/ledger.js';
-import { shopOf } from '../plugins/auth.js';
+import { listTransactions } from '../../modules/ledger/ledger.js';
+import { sessionOf, shopOf } from '../plugins/auth.js';
 import { responses, StrictObject } from '../schemas.js';
 import { AUTHENTICATED } from '../security-schemes.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
@@ -32,7 +32,8 @@ export const creditRoutes =
           response: responses({ 200: Type.Object({ credits: Type.Integer() }) }),
         },
       },
-      async (request) => ({ credits: await balanceOf(c.db, shopOf(request)) }),
+      // The balance read with the installed check (one query per request).
+      async (request) => ({ credits: sessionOf(request).credits }),
     );
 
     app.get(

@@ -1,14 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
-import { balanceOf } from '../../modules/ledger/ledger.js';
-import { getShop } from '../../modules/shops/shops.js';
 import { AUTHENTICATED } from '../security-schemes.js';
-import { shopOf } from '../plugins/auth.js';
+import { sessionOf } from '../plugins/auth.js';
 import { responses } from '../schemas.js';
 
 export const meRoutes =
-  (c: Container): FastifyPluginAsyncTypebox =>
+  (_c: Container): FastifyPluginAsyncTypebox =>
   async (app) => {
     app.get(
       '/me',
@@ -29,9 +27,9 @@ export const meRoutes =
         },
       },
       async (request) => {
-        const shop = shopOf(request);
-        const [row, credits] = await Promise.all([getShop(c.db, shop), balanceOf(c.db, shop)]);
-        return { shop, status: 'authenticated' as const, plan: row?.plan ?? 'free', credits };
+        // Plan and balance come with the installed check (one query per request).
+        const { shop, plan, credits } = sessionOf(request);
+        return { shop, status: 'authenticated' as const, plan, credits };
       },
     );
   };

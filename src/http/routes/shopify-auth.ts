@@ -79,7 +79,7 @@ export const shopifyAuthRoutes =
           .setProtectedHeader({ alg: 'HS256' })
           .setIssuedAt()
           .setExpirationTime(`${STATE_TTL_S}s`)
-          .sign(stateKey);
+          .sign(await stateKey);
         void reply.setCookie(STATE_COOKIE, cookie, {
           httpOnly: true,
           secure: true,
@@ -127,7 +127,7 @@ export const shopifyAuthRoutes =
         let saved: { nonce: string; shop: string; host: string } | null = null;
         if (cookie && cookie.length < 2048) {
           try {
-            const { payload } = await jwtVerify(cookie, stateKey, { algorithms: ['HS256'], requiredClaims: ['exp'] });
+            const { payload } = await jwtVerify(cookie, await stateKey, { algorithms: ['HS256'], requiredClaims: ['exp'] });
             if (typeof payload.nonce === 'string' && typeof payload.shop === 'string' && typeof payload.host === 'string') {
               saved = { nonce: payload.nonce, shop: payload.shop, host: payload.host };
             }

@@ -1,6 +1,6 @@
-import { and, eq, isNotNull, isNull } from 'drizzle-orm';
+import { and, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../adapters/db/client.js';
-import { shops } from '../../adapters/db/schema.js';
+import { shopCredits, shops } from '../../adapters/db/schema.js';
 import { credit, openAccount } from '../ledger/ledger.js';
 
 /** The reference of the one free grant a shop ever gets (unique in the ledger). */
@@ -44,6 +44,26 @@ export async function isInstalled(db: DbOrTx, shop: string): Promise<boolean> {
     .from(shops)
     .where(and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt)));
   return Boolean(row);
+}
+
+export interface ShopSummary {
+  plan: string;
+  credits: number;
+  hasAccessToken: boolean;
+}
+
+/** An installed shop's plan, balance and whether it has a stored access token: null when not installed. One query. */
+export async function installedShopSummary(db: DbOrTx, shop: string): Promise<ShopSummary | null> {
+  const [row] = await db
+    .select({
+      plan: shops.plan,
+      credits: sql<number>`coalesce(${shopCredits.balance}, 0)`.mapWith(Number),
+      hasAccessToken: sql<boolean>`${shops.accessTokenEnc} is not null`,
+    })
+    .from(shops)
+    .leftJoin(shopCredits, eq(shopCredits.shop, shops.domain))
+    .where(and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt)));
+  return row ?? null;
 }
 
 export async function getShop(db: DbOrTx, shop: string) {
