@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { type Database, type DatabaseOptions, openDatabase } from '../../src/adapters/db/client.js';
+import { type Database, type DatabaseOptions, type OpenOptions, openDatabase } from '../../src/adapters/db/client.js';
 import { PG_ADMIN_URL, postgresAvailable } from './services.js';
 
 export type DbKind = 'pglite' | 'postgres';
@@ -36,9 +36,9 @@ export async function freshDatabaseOptions(kind: DbKind): Promise<{ options: Dat
 }
 
 /** A migrated, fresh database of that kind; close() also drops a PostgreSQL one. */
-export async function openTestDatabase(kind: DbKind): Promise<Database> {
+export async function openTestDatabase(kind: DbKind, open: OpenOptions = {}): Promise<Database> {
   const { options, cleanup } = await freshDatabaseOptions(kind);
-  const database = await openDatabase(options);
+  const database = await openDatabase(options, open);
   await database.migrate();
   return {
     ...database,

@@ -36,8 +36,8 @@ export type DatabaseOptions =
   | { kind: 'postgres'; url: string; poolSize?: number };
 
 export interface OpenOptions {
-  /** Called once per SQL statement the app sends (a metric; tests count statements per request). */
-  onQuery?: () => void;
+  /** Called once per SQL statement the app sends (a metric; tests count statements and read their plans). */
+  onQuery?: (query: string, params: unknown[]) => void;
 }
 
 const keepText = (value: string) => value;

@@ -1,6 +1,6 @@
-import { and, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../adapters/db/client.js';
-import { afterKeyset, type Keyset, keysetAt } from '../../adapters/db/keyset.js';
+import { afterKeyset, type Keyset, keysetAt, newestFirst } from '../../adapters/db/keyset.js';
 import { images, type IMAGE_STATUSES, jobs } from '../../adapters/db/schema.js';
 import { refund } from '../ledger/ledger.js';
 
@@ -96,7 +96,7 @@ export async function listImages(
         opts.after ? afterKeyset(images.createdAt, images.id, opts.after) : undefined,
       ),
     )
-    .orderBy(desc(images.createdAt), desc(images.id))
+    .orderBy(...newestFirst(images.createdAt, images.id))
     .limit(opts.limit);
 }
 
@@ -142,7 +142,7 @@ export async function dashboardStats(db: DbOrTx, shop: string): Promise<{ stats:
     .select()
     .from(images)
     .where(and(eq(images.shop, shop), eq(images.status, 'processed')))
-    .orderBy(desc(images.createdAt), desc(images.id))
+    .orderBy(...newestFirst(images.createdAt, images.id))
     .limit(5);
   return { stats: counts ?? { total: 0, queued: 0, processing: 0, failed: 0, completed: 0 }, recent };
 }

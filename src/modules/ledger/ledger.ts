@@ -1,7 +1,7 @@
 import { isUniqueViolation } from '../../adapters/db/errors.js';
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { type DbOrTx, queryRows } from '../../adapters/db/client.js';
-import { afterKeyset, type Keyset, keysetAt } from '../../adapters/db/keyset.js';
+import { afterKeyset, type Keyset, keysetAt, newestFirst } from '../../adapters/db/keyset.js';
 import { creditTransactions, shopCredits } from '../../adapters/db/schema.js';
 import { InsufficientCreditsError, InvalidInputError } from '../../lib/errors.js';
 
@@ -140,6 +140,6 @@ export async function listTransactions(
         after ? afterKeyset(t.createdAt, t.id, after) : undefined,
       ),
     )
-    .orderBy(desc(t.createdAt), desc(t.id))
+    .orderBy(...newestFirst(t.createdAt, t.id))
     .limit(limit);
 }
