@@ -200,7 +200,8 @@ export async function createContainer(config: Config, options: ContainerOptions 
       db,
       storage,
       inspect: createImageInspector(config.maxInputPixels),
-      enqueue: (imageId) => queue.enqueue(PROCESS_IMAGE, imageId, { imageId }),
+      // The upload's transaction wrote the job row (the outbox): the queue only has to pick it up.
+      enqueue: (imageId) => queue.enqueue(PROCESS_IMAGE, imageId, { imageId }, { recorded: true }),
       onAccepted: () => metrics.credits.inc({ reason: 'debit' }),
     });
 

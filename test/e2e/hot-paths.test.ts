@@ -3,6 +3,7 @@ import { createTestApp, devLogin, type TestApp } from '../helpers/app.js';
 import { DB_KINDS } from '../helpers/db.js';
 import { createShopifyTestApp, insertInstalledShop } from '../helpers/shopify.js';
 import type { FakeShopify } from '../fakes/shopify.js';
+import { productShot, uploadForm } from '../helpers/images.js';
 
 /**
  * Counts, not times: what an authenticated read costs in SQL statements and
@@ -46,6 +47,18 @@ describe.each(DB_KINDS)('authenticated reads on %s', (db) => {
       plan: 'free',
       credits: 10,
     });
+  });
+
+  it('an upload: one verification, and the job row written once (in the upload transaction)', async () => {
+    const form = uploadForm(await productShot(), 'downscale');
+    const cost = await costOf(t, async () => {
+      const res = await t.app.inject({ method: 'POST', url: '/upload', headers: { cookie, ...form.headers }, payload: form.payload });
+      return { statusCode: res.statusCode === 202 ? 200 : res.statusCode };
+    });
+    // The session (1), the shop's settings (1), then one transaction: the debit in its savepoint (3),
+    // the image and the job (2); PostgreSQL also counts begin and commit (PGlite sends them itself).
+    // The queue adds nothing: the job row is already there.
+    expect(cost).toEqual({ queries: db === 'postgres' ? 9 : 7, verifications: 1 });
   });
 
   it('a forged cookie is verified once and costs no query', async () => {

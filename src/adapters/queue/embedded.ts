@@ -126,8 +126,8 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
 
   return {
     kind: 'embedded',
-    async enqueue(type, id, payload) {
-      await db.insert(jobs).values({ id, type, payload }).onConflictDoNothing();
+    async enqueue(type, id, payload, opts) {
+      if (!opts?.recorded) await db.insert(jobs).values({ id, type, payload }).onConflictDoNothing();
       idle.values().next().value?.();
     },
     async start(handlers) {

@@ -11,8 +11,11 @@ export type JobHandler = (payload: Record<string, unknown>, ctx: JobContext) => 
 /** The queue port: at-least-once delivery, one job per id. */
 export interface JobQueue {
   readonly kind: 'embedded' | 'bullmq';
-  /** Idempotent by id: enqueueing an id twice runs it once. */
-  enqueue(type: string, id: string, payload: Record<string, unknown>): Promise<void>;
+  /**
+   * Idempotent by id: enqueueing an id twice runs it once. `recorded`: the caller committed the
+   * job's row in `jobs` itself (in the transaction that created the work), so none is written again.
+   */
+  enqueue(type: string, id: string, payload: Record<string, unknown>, opts?: { recorded?: boolean }): Promise<void>;
   /** Starts consuming with exactly one handler per job type. */
   start(handlers: Record<string, JobHandler>): Promise<void>;
   check(): Promise<void>;
