@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { FastifyServerOptions } from 'fastify';
-import { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Config } from './config/load.js';
 import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMemoryImageEvents, createRedisImageEvents, type ImageEvents } from './adapters/events/image-events.js';
@@ -10,7 +10,6 @@ import { createErrorReporter, type ErrorReporter } from './adapters/metrics/erro
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
 import { createProcessor } from './adapters/processor/create.js';
 import type { Processor } from './adapters/processor/processor.js';
-import { createBullQueue } from './adapters/queue/bullmq.js';
 import { createEmbeddedQueue } from './adapters/queue/embedded.js';
 import { checkHandlers, type JobHandler, type JobQueue } from './adapters/queue/queue.js';
 import { createFallbackLimiter } from './adapters/ratelimit/fallback.js';
@@ -18,22 +17,14 @@ import type { RateLimiter } from './adapters/ratelimit/limiter.js';
 import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
 import { createRedisLimiter } from './adapters/ratelimit/redis.js';
 import { createLocalStorage } from './adapters/storage/local.js';
-import { createS3Storage } from './adapters/storage/s3.js';
-import { createSupabaseStorage } from './adapters/storage/supabase.js';
 import type { Storage } from './adapters/storage/storage.js';
 import { JOB_TYPES, PROCESS_IMAGE } from './jobs/catalogue.js';
 import { createProcessImageHandler } from './jobs/process-image.js';
 import { findStuckImages } from './modules/images/images.js';
 import { createUploads, type Uploads } from './modules/images/upload.js';
 import { createPurchases, type Purchases } from './modules/ledger/purchases.js';
-import {
-  type AdminGraphqlClient,
-  createAdminGraphqlClient,
-  createShopGraphql,
-  type ShopGraphql,
-} from './adapters/shopify/admin-graphql.js';
-import { createShopifyAuth, type ShopifyAuth } from './adapters/shopify/auth.js';
-import { createShopifyBilling } from './adapters/shopify/billing.js';
+import type { AdminGraphqlClient, ShopGraphql } from './adapters/shopify/admin-graphql.js';
+import type { ShopifyAuth } from './adapters/shopify/auth.js';
 import { DomainError, InvalidInputError } from './lib/errors.js';
 import { withTimeout } from './lib/timeout.js';
 import { createTokenCipher } from './lib/token-cipher.js';
@@ -129,11 +120,11 @@ export async function createContainer(config: Config, options: ContainerOptions 
   try {
     if (options.migrate !== false) await database.migrate();
     const db = database.db;
-    const storage = createStorage(config);
+    const storage = await createStorage(config);
 
     if (storage.close) closers.unshift(() => storage.close!());
     const redis = config.redisUrl
-      ? new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
+      ? await connectRedis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false })
       : null;
     if (redis) {
       redis.on('error', () => {}); // reported by /ready; ioredis reconnects by itself
@@ -146,7 +137,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
 
     const onJobError = (err: unknown, job: { id: string; type: string }) => logError(err, { job: job.id, type: job.type });
     const queue: JobQueue = config.redisUrl
-      ? createBullQueue({
+      ? (await import('./adapters/queue/bullmq.js')).createBullQueue({
           redisUrl: config.redisUrl,
           prefix: config.queuePrefix,
           concurrency: config.workerConcurrency,
@@ -170,7 +161,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     });
     const rateLimiter = await createRateLimiter(config, closers);
 
-    const shopify = config.shopify.mode === 'shopify' ? createShopify(config, database.db, storage) : null;
+    const shopify = config.shopify.mode === 'shopify' ? await createShopify(config, database.db, storage) : null;
     const auth = createAuthenticator({
       db,
       jwtSecret: config.jwtSecret,
@@ -193,7 +184,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
         `${config.http.backendUrl}/credits/confirm?planId=${encodeURIComponent(planId)}&purchaseId=${pendingId}`,
       onReconcileError: (pendingId, err) => logError(err, { reconcile: pendingId }),
       onCredited: (credits) => metrics.credits.inc({ reason: 'purchase' }, credits),
-      ...(shopify ? { billing: createShopifyBilling(shopify.graphql) } : {}),
+      ...(shopify ? { billing: (await import('./adapters/shopify/billing.js')).createShopifyBilling(shopify.graphql) } : {}),
     });
 
     const uploads = createUploads({
@@ -322,7 +313,7 @@ export const RATE_LIMIT_REDIS_TIMEOUT_MS = 150;
 async function createRateLimiter(config: Config, closers: Array<() => Promise<unknown>>): Promise<RateLimiter> {
   const memory = createMemoryLimiter();
   if (!config.redisUrl) return memory;
-  const redis = new Redis(config.redisUrl, {
+  const redis = await connectRedis(config.redisUrl, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -335,7 +326,20 @@ async function createRateLimiter(config: Config, closers: Array<() => Promise<un
   return createFallbackLimiter(createRedisLimiter(redis, { prefix: config.rateLimit.keyPrefix }), memory);
 }
 
-function createShopify(config: Config, db: Db, storage: Storage): ShopifyServices {
+/**
+ * Adapters that only some configurations use are imported when chosen: embedded mode never
+ * loads the S3 SDK, BullMQ, ioredis or the Shopify library (about a second of start-up).
+ */
+async function connectRedis(url: string, options: RedisOptions): Promise<Redis> {
+  const { Redis } = await import('ioredis');
+  return new Redis(url, options);
+}
+
+async function createShopify(config: Config, db: Db, storage: Storage): Promise<ShopifyServices> {
+  const [{ createShopifyAuth }, { createAdminGraphqlClient, createShopGraphql }] = await Promise.all([
+    import('./adapters/shopify/auth.js'),
+    import('./adapters/shopify/admin-graphql.js'),
+  ]);
   let warn: (message: string, err: unknown) => void = () => {};
   const auth = createShopifyAuth(
     {
@@ -377,7 +381,7 @@ function createShopify(config: Config, db: Db, storage: Storage): ShopifyService
   };
 }
 
-function createStorage(config: Config): Storage {
+async function createStorage(config: Config): Promise<Storage> {
   switch (config.storage.kind) {
     case 'local':
       return createLocalStorage({
@@ -387,8 +391,8 @@ function createStorage(config: Config): Storage {
         previousSigningSecrets: config.jwtPreviousSecrets.map((secret) => deriveKey(secret, 'files')),
       });
     case 's3':
-      return createS3Storage(config.storage);
+      return (await import('./adapters/storage/s3.js')).createS3Storage(config.storage);
     case 'supabase':
-      return createSupabaseStorage(config.storage);
+      return (await import('./adapters/storage/supabase.js')).createSupabaseStorage(config.storage);
   }
 }
