@@ -76,6 +76,26 @@ describe('scripts/start.mjs', () => {
     expect(p.read('builds')).toBe('xx');
   });
 
+  it('runs the api with the lean-memory V8 flags, unless LEAN_MEMORY=false', () => {
+    const p = project({ built: false, compiler: true });
+    const entry = "import { appendFileSync } from 'node:fs'; appendFileSync('flags', process.execArgv.join(' ') + '|' + process.argv.slice(2).join(' ') + ';');";
+    writeFileSync(
+      path.join(p.root, 'build.cjs'),
+      `const fs = require('node:fs'); fs.mkdirSync('dist/main', { recursive: true }); fs.writeFileSync('dist/main/api.js', ${JSON.stringify(entry)});`,
+    );
+    const lean = p.run('--x');
+    expect(lean.stderr).toBe('');
+    expect(lean.status).toBe(0);
+    expect(p.read('flags')).toBe('--liftoff-only --max-semi-space-size=8|--x;');
+    const optimised = spawnSync(process.execPath, ['scripts/start.mjs', 'api'], {
+      cwd: p.root,
+      encoding: 'utf8',
+      env: { ...process.env, LEAN_MEMORY: 'false' },
+    });
+    expect(optimised.status).toBe(0);
+    expect(p.read('flags')).toBe('--liftoff-only --max-semi-space-size=8|--x;|;');
+  });
+
   it('passes its own arguments on to the entry point', () => {
     const p = project({ built: false, compiler: true });
     expect(p.run('--dry-run').status).toBe(0);

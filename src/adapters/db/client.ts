@@ -47,6 +47,13 @@ const DRIZZLE_PGLITE_PARSERS = Object.fromEntries(
 );
 
 /**
+ * PGlite's PostgreSQL keeps its buffers in the WebAssembly heap, which never shrinks: the
+ * default 128 MB of shared buffers is most of the embedded API's memory. An embedded
+ * catalogue (tens of MB) fits in 16 MB; the OS page cache holds the rest of the files.
+ */
+const PGLITE_START_PARAMS = [...PGlite.defaultStartParams, '-c', 'shared_buffers=16MB', '-c', 'wal_buffers=1MB'];
+
+/**
  * PGlite merges per-query `parsers` into its ~300 defaults on every query (about 0.1 ms each).
  * The client is built with drizzle's parsers once, and this view drops the per-query copy
  * drizzle sends (from queries and from transactions' queries). A Proxy keeps `instanceof PGlite`.
@@ -75,7 +82,7 @@ export async function openDatabase(options: DatabaseOptions, open: OpenOptions =
   const logger = open.onQuery ? { logQuery: open.onQuery } : false;
   if (options.kind === 'pglite') {
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-    const client = new PGlite(options.dataDir, { parsers: DRIZZLE_PGLITE_PARSERS });
+    const client = new PGlite(options.dataDir, { parsers: DRIZZLE_PGLITE_PARSERS, startParams: PGLITE_START_PARAMS });
     await client.waitReady;
     const db = drizzlePglite(withParsersOnce(client), { schema, logger }) as unknown as Db;
     return {
