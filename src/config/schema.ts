@@ -86,7 +86,11 @@ export const envSchema = z.object({
   // Shopify
   SHOPIFY_API_KEY: optionalString,
   SHOPIFY_API_SECRET: optionalString,
-  SHOPIFY_SCOPES: z.preprocess(emptyToUndefined, z.string().default('read_products,write_products')),
+  SHOPIFY_SCOPES: z.preprocess(emptyToUndefined, z.string().default('read_products,write_products,read_files,write_files')),
+  /** Where product images are fetched from (Shopify's CDN); tests point it at the fake's CDN listener. */
+  SHOPIFY_CDN_URL: z.preprocess(emptyToUndefined, z.string().url().default('https://cdn.shopify.com')),
+  /** Kept originals of applied results are removed this many days after the apply (a restore is possible until then). */
+  ORIGINALS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   SHOPIFY_API_VERSION: z.preprocess(
     emptyToUndefined,
     z
