@@ -225,6 +225,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
           cdnOrigin: config.shopify.cdnOrigin,
           maxBytes: config.maxUploadBytes,
           timeoutMs: config.providerTimeoutMs,
+          pollMs: config.catalogue.mediaPollMs,
         })
       : createLocalCatalogue({ db, storage });
     const catalogue = createCatalogue({
@@ -242,6 +243,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       enqueue: (type, id, payload) => queue.enqueue(type, id, payload),
       publish: (shop, id) => events.publish(shop, id),
       onAccepted: (n) => metrics.credits.inc({ reason: 'debit' }, n),
+      pageSize: config.catalogue.batchPageSize,
     });
 
     const timers: NodeJS.Timeout[] = [];

@@ -68,6 +68,7 @@ export interface Config {
   };
   /** ORIGINALS_RETENTION_DAYS. */
   originalsRetentionDays: number;
+  catalogue: { batchPageSize: number; mediaPollMs: number };
   /** Signs new session cookies (and derives the file-URL and OAuth-state keys). */
   jwtSecret: string;
   /** Retired secrets still accepted when verifying a session cookie or file URL during a rotation. */
@@ -174,6 +175,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       cdnOrigin: new URL(env.SHOPIFY_CDN_URL).origin,
     },
     originalsRetentionDays: env.ORIGINALS_RETENTION_DAYS,
+    catalogue: { batchPageSize: env.CATALOGUE_BATCH_PAGE_SIZE, mediaPollMs: env.SHOPIFY_MEDIA_POLL_MS },
     jwtSecret,
     jwtPreviousSecrets: env.JWT_SECRET_PREVIOUS.filter((s) => s !== jwtSecret),
     tokenEncryptionKey,

@@ -7,6 +7,6 @@ export const BATCH_PAGE = 'catalogue-batch-page';
 export const JOB_TYPES = [PROCESS_IMAGE, APPLY_MEDIA, BATCH_PAGE] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
-/** Job ids are the dedupe: a result is applied by one job, a batch page is walked by one job. */
-export const applyJobId = (imageId: string) => `apply:${imageId}`;
-export const batchPageJobId = (batchId: string, page: number) => `batch:${batchId}:${page}`;
+/** Job ids are the dedupe: a result is applied by one job, a batch page is walked by one job (BullMQ ids hold no `:`). */
+export const applyJobId = (imageId: string) => `apply-${imageId}`;
+export const batchPageJobId = (batchId: string, page: number) => `batch-${batchId}-${page}`;

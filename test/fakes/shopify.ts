@@ -53,8 +53,9 @@ export interface FakeShopifyOptions {
   apiKey: string;
   apiSecret: string;
   scopes?: string;
-  /** The cost bucket's size (Shopify's maximumAvailable). */
+  /** The cost bucket's size (Shopify's maximumAvailable) and its restore rate per second. */
   costLimit?: number;
+  restoreRate?: number;
 }
 
 export interface FakeShopify {
@@ -114,7 +115,7 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
   const scopes = options.scopes ?? 'read_products,write_products,read_files,write_files';
   const catalogue = await startFakeCatalogue();
   const costLimit = options.costLimit ?? 2000;
-  const RESTORE_RATE = 100;
+  const RESTORE_RATE = options.restoreRate ?? 100;
   const buckets = new Map<string, { available: number; at: number }>();
   /** Refills the shop's bucket for the time passed, then spends `cost` if it is there. */
   function spend(shop: string, cost: number): { ok: boolean; available: number } {

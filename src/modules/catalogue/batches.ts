@@ -138,6 +138,18 @@ export function createBatches(deps: BatchDeps) {
     return rows.length > 0;
   }
 
+  /** Enqueues (again) what a walked page leads to: its queued images and the next page; job ids make repeats harmless. */
+  async function repairAfter(batch: BatchRow) {
+    const queued = await db
+      .select({ id: images.id })
+      .from(mediaRuns)
+      .innerJoin(images, eq(images.id, mediaRuns.imageId))
+      .where(and(eq(mediaRuns.batchId, batch.id), inArray(images.status, ['pending', 'queued'])));
+    for (const q of queued) await deps.enqueue(PROCESS_IMAGE, q.id, { imageId: q.id });
+    if (!batch.walkDone) await enqueuePage(batch);
+    else await finishIfDone(batch.id);
+  }
+
   return {
     async start(shop: string, input: { scope: BatchScope; operation: Operation; options?: Record<string, unknown>; apply: ApplyMode }) {
       const missing = await port.missingScopes(shop);
@@ -208,7 +220,7 @@ export function createBatches(deps: BatchDeps) {
       if (updated) {
         if (updated.walkDone) await finishIfDone(id);
         // A new job id per resume: the page job that paused has completed.
-        else await deps.enqueue(BATCH_PAGE, `${batchPageJobId(id, updated.pages)}:${Date.now()}`, { batchId: id, page: updated.pages });
+        else await deps.enqueue(BATCH_PAGE, `${batchPageJobId(id, updated.pages)}-r${Date.now()}`, { batchId: id, page: updated.pages });
       }
       await publish(shop, id);
       return describe(await shopBatch(shop, id));
@@ -217,7 +229,12 @@ export function createBatches(deps: BatchDeps) {
     /** The page job: walks page `page` of the batch; a stale or repeated page does nothing. */
     async walkPage(batchId: string, page: number): Promise<void> {
       const [batch] = await db.select().from(catalogueBatches).where(eq(catalogueBatches.id, batchId));
-      if (!batch || batch.status !== 'running' || batch.pages !== page || batch.walkDone) return;
+      if (!batch || batch.status !== 'running') return;
+      if (batch.pages !== page || batch.walkDone) {
+        // This page was walked and committed, but the worker died before the follow-ups: do them again.
+        if (batch.pages === page + 1) await repairAfter(batch);
+        return;
+      }
       const result = await port.listProducts(batch.shop, {
         ...scopeQuery(batch.scope as BatchScope),
         ...(batch.cursor ? { cursor: batch.cursor } : {}),
@@ -289,7 +306,7 @@ export function createBatches(deps: BatchDeps) {
         .limit(100);
       for (const b of stalled) {
         if (b.walkDone) await finishIfDone(b.id);
-        else await deps.enqueue(BATCH_PAGE, `${batchPageJobId(b.id, b.pages)}:${Math.floor(Date.now() / 60_000)}`, { batchId: b.id, page: b.pages });
+        else await deps.enqueue(BATCH_PAGE, `${batchPageJobId(b.id, b.pages)}-s${Math.floor(Date.now() / 60_000)}`, { batchId: b.id, page: b.pages });
       }
     },
   };
