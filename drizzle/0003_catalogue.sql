@@ -71,6 +71,7 @@ CREATE TABLE "media_runs" (
 	CONSTRAINT "media_runs_batch_media" UNIQUE("batch_id","media_id")
 );
 --> statement-breakpoint
+ALTER TABLE "settings" ADD COLUMN "auto_process" jsonb;--> statement-breakpoint
 ALTER TABLE "auto_seen_media" ADD CONSTRAINT "auto_seen_media_shop_shops_domain_fk" FOREIGN KEY ("shop") REFERENCES "public"."shops"("domain") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "catalogue_batches" ADD CONSTRAINT "catalogue_batches_shop_shops_domain_fk" FOREIGN KEY ("shop") REFERENCES "public"."shops"("domain") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "catalogue_media_index" ADD CONSTRAINT "catalogue_media_index_shop_shops_domain_fk" FOREIGN KEY ("shop") REFERENCES "public"."shops"("domain") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint

@@ -30,6 +30,7 @@ import { OutboundRefusedError } from './adapters/outbound/fetch.js';
 import { PermanentProcessingError } from './adapters/processor/processor.js';
 import { type Catalogue, createCatalogue } from './modules/catalogue/catalogue.js';
 import { type Batches, createBatches } from './modules/catalogue/batches.js';
+import { type Automation, createAutomation } from './modules/catalogue/automation.js';
 import { findUnappliedRuns } from './modules/catalogue/runs.js';
 import { grantedScopes } from './modules/shops/shops.js';
 import { createProcessImageHandler } from './jobs/process-image.js';
@@ -72,6 +73,8 @@ export interface Container {
   /** The merchant's products and media (docs/catalogue.md). */
   catalogue: Catalogue;
   batches: Batches;
+  /** products/* webhooks: new media processed once (settings `auto_process`). */
+  automation: Automation;
   rateLimiter: RateLimiter;
   /** Shopify services; null in local mode (no Shopify credentials). */
   shopify: ShopifyServices | null;
@@ -228,6 +231,12 @@ export async function createContainer(config: Config, options: ContainerOptions 
           pollMs: config.catalogue.mediaPollMs,
         })
       : createLocalCatalogue({ db, storage });
+    const automation = createAutomation({
+      db,
+      port: cataloguePort,
+      enqueue: (type, id, payload) => queue.enqueue(type, id, payload),
+      publish: (shop, imageId) => events.publish(shop, imageId),
+    });
     const catalogue = createCatalogue({
       db,
       port: cataloguePort,
@@ -236,6 +245,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       dimensions: imageDimensions,
       publish: (shop, imageId) => events.publish(shop, imageId),
       onAccepted: (n) => metrics.credits.inc({ reason: 'debit' }, n),
+      onResultCreated: (shop, mediaId) => automation.markOurs(shop, mediaId),
     });
     const batches = createBatches({
       db,
@@ -276,6 +286,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       uploads,
       catalogue,
       batches,
+      automation,
       rateLimiter,
       shopify,
       async onPurchaseUpdate(shop, payload) {

@@ -171,6 +171,7 @@ export function createLocalCatalogue(deps: { db: Db; storage: Storage }): Catalo
       }
       // add: a new media after the product's last one; its id comes from the key, so a repeat adds nothing.
       const id = gid('MediaImage', shop, 'result', result.key);
+      await result.onCreated?.(id);
       const key = keyFor(shop, id, '0', result.contentType);
       await storage.put(key, result.data, result.contentType);
       await db

@@ -298,6 +298,7 @@ export function createShopifyCatalogue(opts: ShopifyCatalogueOptions): Catalogue
         id = created.fileCreate.files?.[0]?.id;
         if (!id) throw new UnavailableError('Shopify created no file');
       }
+      await result.onCreated?.(id);
       await awaitReady(shop, id);
       await fileUpdate(shop, { id, referencesToAdd: [media.productId] });
       await remember(shop, [{ id: media.productId, title: '', status: '', media: [{ ...media, id }] }]);
@@ -314,6 +315,10 @@ export function createShopifyCatalogue(opts: ShopifyCatalogueOptions): Catalogue
       const resourceUrl = await stage(shop, input.original, filename);
       await fileUpdate(shop, { id: input.media.id, originalSource: resourceUrl, alt: input.alt ?? '' });
       return readyMedia(shop, input.media.id, input.media.productId);
+    },
+
+    async noteMedia(shop, productId, mediaIds) {
+      await remember(shop, [{ id: productId, title: '', status: '', media: mediaIds.map((id) => ({ id, productId, url: '', alt: null, width: null, height: null, status: '' })) }]);
     },
 
     async missingScopes(shop) {

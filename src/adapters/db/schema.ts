@@ -144,6 +144,8 @@ export const settings = pgTable('settings', {
   avatarPath: text('avatar_path'),
   /** The shop's default finishing options (partial; unset fields take the built-in defaults). */
   finishing: jsonb('finishing'),
+  /** Automation of new product media (modules/catalogue/automation.ts), with its pause reason. */
+  autoProcess: jsonb('auto_process'),
   updatedAt: updatedAt(),
 });
 

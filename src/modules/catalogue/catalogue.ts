@@ -38,6 +38,8 @@ export interface CatalogueDeps {
   /** "This image (and its media) changed": the event stream. */
   publish(shop: string, imageId: string): Promise<void>;
   onAccepted?(count: number): void;
+  /** A media we are adding to a product (before it is attached): the automation marks it ours. */
+  onResultCreated?(shop: string, mediaId: string): Promise<void>;
 }
 
 export interface MediaJson {
@@ -230,7 +232,16 @@ export function createCatalogue(deps: CatalogueDeps) {
       const data = await buffer(stored.body);
       const contentType = stored.contentType && stored.contentType.startsWith('image/') ? stored.contentType : 'image/png';
       const { width, height } = await deps.dimensions(data);
-      const written = await port.writeResult(shop, media, { data, contentType, mode, alt: run.alt, key: imageId, width, height });
+      const written = await port.writeResult(shop, media, {
+        data,
+        contentType,
+        mode,
+        alt: run.alt,
+        key: imageId,
+        width,
+        height,
+        ...(deps.onResultCreated ? { onCreated: (id: string) => deps.onResultCreated!(shop, id) } : {}),
+      });
       await markApplied(db, imageId, mode, written.id);
       await publish(shop, imageId);
       return mediaJson(written, await getRun(db, imageId));

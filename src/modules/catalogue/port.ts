@@ -50,6 +50,8 @@ export interface WriteResult extends ImageBytes {
   alt: string | null;
   /** Makes the write idempotent: a second write with the same key does not add a second media. */
   key: string;
+  /** Called with a new media's id before it is attached to the product (the automation's loop guard). */
+  onCreated?: (mediaId: string) => Promise<void>;
   width?: number;
   height?: number;
 }
@@ -78,6 +80,8 @@ export interface CataloguePort {
   writeResult(shop: string, media: CatalogueMedia, result: WriteResult): Promise<CatalogueMedia>;
   /** Puts the original back: byte-identical, same position, alt kept. Answers the media. */
   restore(shop: string, input: RestoreInput): Promise<CatalogueMedia>;
+  /** Records which product media belong to (webhook payloads name them); optional. */
+  noteMedia?(shop: string, productId: string, mediaIds: string[]): Promise<void>;
   /** Scopes the catalogue needs that the shop did not grant (empty when all are there). */
   missingScopes(shop: string): Promise<string[]>;
 }

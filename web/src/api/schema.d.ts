@@ -1618,6 +1618,19 @@ export interface paths {
                             avatar_path: string | null;
                             /** Format: date-time */
                             updated_at: string | null;
+                            /** @description New product media processed automatically (products/create and products/update webhooks) */
+                            auto_process: {
+                                enabled: boolean;
+                                operation: string;
+                                options: {
+                                    [key: string]: unknown;
+                                };
+                                apply: "replace" | "add" | "none";
+                                daily_cap: number;
+                                /** @description INSUFFICIENT_CREDITS or DAILY_CAP while paused */
+                                paused_reason: string | null;
+                                paused_at: string | null;
+                            };
                         };
                     };
                 };
@@ -1655,6 +1668,15 @@ export interface paths {
                     "application/json": {
                         background_removal?: boolean;
                         optimize_images?: boolean;
+                        auto_process?: {
+                            enabled?: boolean;
+                            operation?: "remove-bg" | "upscale" | "downscale";
+                            options?: {
+                                [key: string]: unknown;
+                            };
+                            apply?: "replace" | "add" | "none";
+                            daily_cap?: number;
+                        };
                     };
                 };
             };
@@ -1678,6 +1700,19 @@ export interface paths {
                                 avatar_path: string | null;
                                 /** Format: date-time */
                                 updated_at: string | null;
+                                /** @description New product media processed automatically (products/create and products/update webhooks) */
+                                auto_process: {
+                                    enabled: boolean;
+                                    operation: string;
+                                    options: {
+                                        [key: string]: unknown;
+                                    };
+                                    apply: "replace" | "add" | "none";
+                                    daily_cap: number;
+                                    /** @description INSUFFICIENT_CREDITS or DAILY_CAP while paused */
+                                    paused_reason: string | null;
+                                    paused_at: string | null;
+                                };
                             };
                         };
                     };
@@ -2125,6 +2160,128 @@ export interface paths {
         put?: never;
         /**
          * Shopify webhook app/scopes_update
+         * @description Raw JSON body signed by Shopify (X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 with the app secret). Bad or missing HMAC: 401. A repeated X-Shopify-Event-Id (or X-Shopify-Webhook-Id) answers 200 and does nothing; so does a lifecycle event triggered before the current install (`stale`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            received: boolean;
+                            duplicate?: boolean;
+                            stale?: boolean;
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/products/create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Shopify webhook products/create
+         * @description Raw JSON body signed by Shopify (X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 with the app secret). Bad or missing HMAC: 401. A repeated X-Shopify-Event-Id (or X-Shopify-Webhook-Id) answers 200 and does nothing; so does a lifecycle event triggered before the current install (`stale`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            received: boolean;
+                            duplicate?: boolean;
+                            stale?: boolean;
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/products/update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Shopify webhook products/update
          * @description Raw JSON body signed by Shopify (X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 with the app secret). Bad or missing HMAC: 401. A repeated X-Shopify-Event-Id (or X-Shopify-Webhook-Id) answers 200 and does nothing; so does a lifecycle event triggered before the current install (`stale`).
          */
         post: {
