@@ -31,7 +31,7 @@ import { PermanentProcessingError } from './adapters/processor/processor.js';
 import { type Catalogue, createCatalogue } from './modules/catalogue/catalogue.js';
 import { type Batches, createBatches } from './modules/catalogue/batches.js';
 import { type Automation, createAutomation } from './modules/catalogue/automation.js';
-import { findUnappliedRuns } from './modules/catalogue/runs.js';
+import { findExpiredOriginals, findUnappliedRuns, markOriginalRemoved } from './modules/catalogue/runs.js';
 import { grantedScopes } from './modules/shops/shops.js';
 import { createProcessImageHandler } from './jobs/process-image.js';
 import { findStuckImages } from './modules/images/images.js';
@@ -267,6 +267,11 @@ export async function createContainer(config: Config, options: ContainerOptions 
         await queue.enqueue(APPLY_MEDIA, applyJobId(run.imageId), { imageId: run.imageId, mode: run.apply });
       }
       await batches.resumeStalled(STUCK_QUEUED_S);
+      // Kept originals past their use (restored, or ORIGINALS_RETENTION_DAYS after the apply) are removed.
+      for (const run of await findExpiredOriginals(db, config.originalsRetentionDays)) {
+        await storage.delete(run.originalPath);
+        await markOriginalRemoved(db, run.imageId);
+      }
       const reconciled = await purchases.reconcile();
       return { requeued: stuck.length, reconciled: reconciled.length };
     }

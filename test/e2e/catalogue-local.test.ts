@@ -180,3 +180,35 @@ describe('the catalogue in local mode (demo catalogue)', () => {
     expect((await get(`/products/media/${enc('gid://shopify/Product/1')}/history`)).statusCode).toBe(400);
   });
 });
+
+describe('kept originals in local mode', () => {
+  let t: TestApp;
+  let cookie: string;
+  const shop = 'retention.myshopify.com';
+
+  beforeAll(async () => {
+    t = await createTestApp({ jobs: true, env: { FREE_CREDITS: '10', ORIGINALS_RETENTION_DAYS: '30' } });
+    ({ cookie } = await devLogin(t.app, shop));
+  });
+  afterAll(() => t.close());
+
+  it('keeps the original for a restore, removes it ORIGINALS_RETENTION_DAYS after the apply; then a restore is refused', async () => {
+    const list = (await t.app.inject({ url: '/products?query=bottle', headers: { cookie } })).json() as { products: Product[] };
+    const media = list.products[0]!.media[0]!;
+    const res = await t.app.inject({ method: 'POST', url: '/products/media/process', headers: { cookie }, payload: { media_ids: [media.id], operation: 'downscale', apply: 'replace' } });
+    const imageId = (res.json() as { images: Array<{ id: string }> }).images[0]!.id;
+    await waitFor(async () => (await queryRows<{ n: number }>(t.container.db, sql`select count(*)::int as n from media_runs where image_id = ${imageId} and applied_at is not null`))[0]!.n === 1, 30_000, 'the apply');
+    const [{ original_path }] = (await queryRows<{ original_path: string }>(t.container.db, sql`select original_path from images where id = ${imageId}`)) as [{ original_path: string }];
+    expect(await t.container.storage.exists(original_path)).toBe(true);
+
+    await t.container.runMaintenance();
+    expect(await t.container.storage.exists(original_path)).toBe(true); // inside the window
+
+    await queryRows(t.container.db, sql`update media_runs set applied_at = now() - interval '31 days' where image_id = ${imageId}`);
+    await t.container.runMaintenance();
+    expect(await t.container.storage.exists(original_path)).toBe(false);
+    const restore = await t.app.inject({ method: 'POST', url: `/products/media/${enc(media.id)}/restore`, headers: { cookie }, payload: {} });
+    expect(restore.statusCode).toBe(409);
+    expect(restore.json()).toMatchObject({ code: 'ORIGINAL_EXPIRED' });
+  });
+});

@@ -151,6 +151,24 @@ describe('the catalogue in Shopify mode, against the fake Shopify', () => {
     expect(await credits()).toBe(balance);
     expect(fake.catalogue.productMedia(product.id).every((f) => f.version === 1)).toBe(true);
   });
+
+  it('shop/redact removes the kept originals and the catalogue state', async () => {
+    const kept = await queryRows<{ original_path: string }>(
+      t.container.db,
+      sql`select i.original_path from media_runs r join images i on i.id = r.image_id where r.shop = ${shop} and i.status = 'processed'`,
+    );
+    expect(kept.length).toBeGreaterThan(0);
+    expect(await t.container.storage.exists(kept[0]!.original_path)).toBe(true);
+    const body = JSON.stringify({ shop_id: 1, shop_domain: shop });
+    const res = await t.app.inject({ method: 'POST', url: '/webhooks/shop/redact', payload: body, headers: fake.webhookHeaders(shop, 'shop/redact', body) });
+    expect(res.statusCode).toBe(200);
+    for (const k of kept) expect(await t.container.storage.exists(k.original_path)).toBe(false);
+    const left = await queryRows<{ n: number }>(
+      t.container.db,
+      sql`select (select count(*) from media_runs where shop = ${shop}) + (select count(*) from catalogue_media_index where shop = ${shop}) as n`,
+    );
+    expect(Number(left[0]!.n)).toBe(0);
+  });
 });
 
 describe('a shop that did not grant the files scopes', () => {

@@ -123,3 +123,29 @@ export async function findUnappliedRuns(db: DbOrTx, olderThanS: number, limit = 
     )
     .limit(limit);
 }
+
+/**
+ * Kept originals that are no longer needed: restored (the store has them
+ * again), or applied longer than `days` ago (past the restore window), or a
+ * result never applied and finished longer than `days` ago.
+ */
+export async function findExpiredOriginals(db: DbOrTx, days: number, limit = 200) {
+  return db
+    .select({ imageId: mediaRuns.imageId, originalPath: images.originalPath })
+    .from(mediaRuns)
+    .innerJoin(images, eq(images.id, mediaRuns.imageId))
+    .where(
+      and(
+        isNull(mediaRuns.originalRemovedAt),
+        sql`(${mediaRuns.restoredAt} is not null
+          or ${mediaRuns.appliedAt} < now() - make_interval(days => ${days})
+          or (${mediaRuns.appliedAt} is null and ${images.status} in ('processed', 'failed')
+              and ${images.updatedAt} < now() - make_interval(days => ${days})))`,
+      ),
+    )
+    .limit(limit);
+}
+
+export async function markOriginalRemoved(db: DbOrTx, imageId: string): Promise<void> {
+  await db.update(mediaRuns).set({ originalRemovedAt: sql`now()` }).where(eq(mediaRuns.imageId, imageId));
+}
