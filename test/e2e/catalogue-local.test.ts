@@ -171,6 +171,20 @@ describe('the catalogue in local mode (demo catalogue)', () => {
     expect(await credits()).toBe(all.length - 1);
   });
 
+  it('runs a batch over a chosen demo product to the end', async () => {
+    await queryRows(t.container.db, sql`update shop_credits set balance = balance + 20 where shop = ${shop}`);
+    await queryRows(t.container.db, sql`insert into credit_transactions (shop, delta, reason, reference, balance_after) values (${shop}, 20, 'adjustment', 'batch', (select balance from shop_credits where shop = ${shop}))`);
+    const product = (await products('?query=tote')).products[0]!;
+    const res = await post('/batches', { scope: { product_ids: [product.id] }, operation: 'downscale', apply: 'none' });
+    expect(res.statusCode).toBe(202);
+    const id = (res.json() as { batch: { id: string } }).batch.id;
+    const done = await waitFor(async () => {
+      const b = (await get(`/batches/${id}`)).json() as { batch: { status: string; counts: Record<string, number> } };
+      return b.batch.status === 'done' ? b.batch : undefined;
+    }, 30_000, 'the batch');
+    expect(done.counts).toMatchObject({ total: product.media.length, processed: product.media.length, failed: 0 });
+  });
+
   it("answers 404 for another shop's media, and 400 for a malformed id", async () => {
     const media = (await products()).products[0]!.media[0]!;
     expect((await get(`/products/media/${enc(media.id)}/history`, other)).statusCode).toBe(404);
