@@ -31,8 +31,10 @@ export interface CatalogueBenchResult {
   wallS: number;
   applied: number;
   failed: number;
-  apiRss: { start: number; peak: number; end: number };
-  workerRss: { start: number; peak: number; end: number };
+  apiRss: { start: number; warm: number; peak: number; end: number };
+  workerRss: { start: number; warm: number; peak: number; end: number };
+  /** The worker's V8 heap in use (MiB), from its /metrics. */
+  workerHeap: { warm: number; end: number };
   costLimit: number;
   maxRequestedCost: number;
   minAvailable: number;
@@ -86,7 +88,7 @@ export async function catalogueBench(images = Number(process.env.BENCH_CATALOGUE
   };
   const api = spawnEntry('src/main/api.ts', { ...env, PORT: String(apiPort) });
   const workerPort = await freePort();
-  const worker = spawnEntry('src/main/worker.ts', { ...env, WORKER_PORT: String(workerPort) });
+  const worker = spawnEntry('src/main/worker.ts', { ...env, WORKER_PORT: String(workerPort), ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}) });
   const base = `http://127.0.0.1:${apiPort}`;
   try {
     await waitFor(async () => (await fetch(`${base}/ready`)).ok, 120_000, 'the API');
@@ -96,6 +98,12 @@ export async function catalogueBench(images = Number(process.env.BENCH_CATALOGUE
     const apiStart = await rssOf(api.child.pid!);
     const workerStart = await rssOf(worker.child.pid!);
     const peaks = { api: apiStart, worker: workerStart };
+    // "Warm": once a tenth of the batch is applied (the image worker thread, sharp's cache and the pools exist).
+    let warm = null as { api: number; worker: number; workerHeap: number } | null;
+    const workerHeap = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text();
+      return Number(/^nodejs_heap_size_used_bytes (\S+)$/m.exec(text)?.[1] ?? 0) / 2 ** 20;
+    };
     const started = Date.now();
     const res = await fetch(`${base}/batches`, {
       method: 'POST',
@@ -110,6 +118,9 @@ export async function catalogueBench(images = Number(process.env.BENCH_CATALOGUE
         const b = ((await (await fetch(`${base}/batches/${batchId}`, { headers: await headers() })).json()) as {
           batch: { status: string; counts: { applied: number; failed: number } };
         }).batch;
+        if (!warm && b.counts.applied >= images / 10) {
+          warm = { api: await rssOf(api.child.pid!), worker: await rssOf(worker.child.pid!), workerHeap: await workerHeap() };
+        }
         return b.status === 'done' ? b : undefined;
       },
       30 * 60_000,
@@ -118,6 +129,7 @@ export async function catalogueBench(images = Number(process.env.BENCH_CATALOGUE
     const wallS = (Date.now() - started) / 1000;
     const apiEnd = await rssOf(api.child.pid!);
     const workerEnd = await rssOf(worker.child.pid!);
+    const heapEnd = await workerHeap();
 
     // Bookkeeping, in this process: a second shop's batch walked by hand (no workers here).
     const container = await createContainer(
@@ -150,8 +162,9 @@ export async function catalogueBench(images = Number(process.env.BENCH_CATALOGUE
       wallS,
       applied: done.counts.applied,
       failed: done.counts.failed,
-      apiRss: { start: apiStart, peak: peaks.api, end: apiEnd },
-      workerRss: { start: workerStart, peak: peaks.worker, end: workerEnd },
+      apiRss: { start: apiStart, warm: warm?.api ?? apiStart, peak: peaks.api, end: apiEnd },
+      workerRss: { start: workerStart, warm: warm?.worker ?? workerStart, peak: peaks.worker, end: workerEnd },
+      workerHeap: { warm: warm?.workerHeap ?? 0, end: heapEnd },
       costLimit: COST_LIMIT,
       maxRequestedCost: fake.calls.maxRequestedCost,
       minAvailable: fake.calls.minAvailable,
@@ -182,8 +195,9 @@ media downscaled and written back with \`replace\` (staged upload, fileUpdate, p
 | figure | value |
 |---|---:|
 | wall time | ${f(r.wallS)} s (${f(r.images / r.wallS)} images/s); applied ${r.applied}, failed ${r.failed} |
-| API RSS | ${f(r.apiRss.start)} MiB at the start, peak ${f(r.apiRss.peak)}, end ${f(r.apiRss.end)} (growth ${f(r.apiRss.end - r.apiRss.start)} MiB) |
-| worker RSS | ${f(r.workerRss.start)} MiB at the start, peak ${f(r.workerRss.peak)}, end ${f(r.workerRss.end)} (growth ${f(r.workerRss.end - r.workerRss.start)} MiB) |
+| API RSS | ${f(r.apiRss.start)} MiB idle, ${f(r.apiRss.warm)} after 10 %, peak ${f(r.apiRss.peak)}, end ${f(r.apiRss.end)} (growth ${f(r.apiRss.end - r.apiRss.start)} MiB; ${f(r.apiRss.end - r.apiRss.warm)} after warm-up) |
+| worker RSS | ${f(r.workerRss.start)} MiB idle, ${f(r.workerRss.warm)} after 10 %, peak ${f(r.workerRss.peak)}, end ${f(r.workerRss.end)} (growth ${f(r.workerRss.end - r.workerRss.start)} MiB; ${f(r.workerRss.end - r.workerRss.warm)} after warm-up) |
+| worker V8 heap in use | ${f(r.workerHeap.warm)} MiB after 10 %, ${f(r.workerHeap.end)} at the end |
 | highest requested GraphQL cost of one query | ${r.maxRequestedCost} of the bucket's ${r.costLimit} |
 | lowest points left in the bucket | ${f(r.minAvailable, 0)} |
 | THROTTLED answers (retried) | ${r.throttled} |
