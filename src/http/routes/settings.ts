@@ -38,6 +38,9 @@ const AutoProcessBody = StrictObject({
   options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
   apply: Type.Optional(Type.Union([Type.Literal('replace'), Type.Literal('add'), Type.Literal('none')])),
   daily_cap: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
+  // Read-only: a client that sends back what GET answered is not refused; the server sets these.
+  paused_reason: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()], { description: 'Read-only, ignored' })),
+  paused_at: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()], { description: 'Read-only, ignored' })),
 });
 const UrlAnswer = Type.Object({ url: Type.String() });
 
@@ -95,7 +98,10 @@ export const settingsRoutes =
       async (request) => {
         const shop = shopOf(request);
         const { background_removal, optimize_images, auto_process } = request.body;
-        if (auto_process) await saveAutoProcess(c.db, shop, auto_process as Partial<AutoProcess>);
+        if (auto_process) {
+          const { paused_reason: _reason, paused_at: _at, ...given } = auto_process;
+          await saveAutoProcess(c.db, shop, given as Partial<AutoProcess>);
+        }
         const saved = await updateSettings(c.db, shop, {
           ...(background_removal !== undefined ? { backgroundRemoval: background_removal } : {}),
           ...(optimize_images !== undefined ? { optimizeImages: optimize_images } : {}),

@@ -1676,6 +1676,10 @@ export interface paths {
                             };
                             apply?: "replace" | "add" | "none";
                             daily_cap?: number;
+                            /** @description Read-only, ignored */
+                            paused_reason?: string | null;
+                            /** @description Read-only, ignored */
+                            paused_at?: string | null;
                         };
                     };
                 };
