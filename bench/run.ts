@@ -5,7 +5,8 @@
  *     a bare Fastify handler, each server in its own process, loaded by autocannon;
  *   - the image pipeline: our local processor against raw sharp doing the same work;
  *   - memory: the API's RSS before and after the load;
- *   - start-up of the built tree to its first /health 200 (bench/startup.ts).
+ *   - start-up of the built tree to its first /health 200 (bench/startup.ts);
+ *   - a catalogue batch against the fake Shopify (bench/catalogue.ts).
  * Writes bench/REPORT.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { freePort, spawnEntry, waitFor } from '../test/helpers/process.js';
 import { postgresAvailable } from '../test/helpers/services.js';
 import { startupBench, startupReport } from './startup.js';
 import { dashboardBench } from './dashboard.js';
+import { catalogueBench, catalogueReport } from './catalogue.js';
 
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 20);
@@ -154,6 +156,7 @@ const mePostgres = await postgresBench();
 const pipeline = await pipelineBench();
 const startup = await startupBench();
 const dashboard = await dashboardBench();
+const catalogueRun = await catalogueBench();
 const ratio = (a: number, b: number) => fmt(a / b, 2);
 
 const report = `# Benchmark report
@@ -202,7 +205,8 @@ The built API in its own process (embedded mode, PGlite) on localhost; the time 
 start of navigation to the page's \`credits-visible\` mark, so it includes index.html, the
 assets, React's start, \`GET /me\` and the first render. The other pages load on demand.
 
-${startupReport(startup)}`;
+${startupReport(startup)}
+${catalogueReport(catalogueRun)}`;
 
 writeFileSync(new URL('./REPORT.md', import.meta.url), report);
 process.stdout.write(report);

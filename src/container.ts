@@ -4,7 +4,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { Config } from './config/load.js';
 import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMemoryImageEvents, createRedisImageEvents, type ImageEvents } from './adapters/events/image-events.js';
-import { createImageInspector } from './adapters/images/inspect.js';
+import { createImageInspector, imageDimensions } from './adapters/images/inspect.js';
 import { optimizePng } from './adapters/images/optimize.js';
 import { createErrorReporter, type ErrorReporter } from './adapters/metrics/error-reporting.js';
 import { createMetrics, type Metrics } from './adapters/metrics/metrics.js';
@@ -18,7 +18,18 @@ import { createMemoryLimiter } from './adapters/ratelimit/memory.js';
 import { createRedisLimiter } from './adapters/ratelimit/redis.js';
 import { createLocalStorage } from './adapters/storage/local.js';
 import type { Storage } from './adapters/storage/storage.js';
-import { JOB_TYPES, PROCESS_IMAGE } from './jobs/catalogue.js';
+import { APPLY_MEDIA, applyJobId, BATCH_PAGE, JOB_TYPES, PROCESS_IMAGE } from './jobs/catalogue.js';
+import { createApplyMediaHandler } from './jobs/apply-media.js';
+import { createBatchPageHandler } from './jobs/batch-page.js';
+import { createLocalCatalogue } from './adapters/catalogue/local.js';
+import { createShopifyCatalogue } from './adapters/catalogue/shopify.js';
+import { OutboundRefusedError } from './adapters/outbound/fetch.js';
+import { PermanentProcessingError } from './adapters/processor/processor.js';
+import { type Catalogue, createCatalogue } from './modules/catalogue/catalogue.js';
+import { type Batches, createBatches } from './modules/catalogue/batches.js';
+import { type Automation, createAutomation } from './modules/catalogue/automation.js';
+import { findExpiredOriginals, findUnappliedRuns, markOriginalRemoved } from './modules/catalogue/runs.js';
+import { grantedScopes } from './modules/shops/shops.js';
 import { createProcessImageHandler } from './jobs/process-image.js';
 import { findStuckImages } from './modules/images/images.js';
 import { createUploads, type Uploads } from './modules/images/upload.js';
@@ -50,6 +61,11 @@ export interface Container {
   auth: Authenticator;
   purchases: Purchases;
   uploads: Uploads;
+  /** The merchant's products and media (docs/catalogue.md). */
+  catalogue: Catalogue;
+  batches: Batches;
+  /** products/* webhooks: new media processed once (settings `auto_process`). */
+  automation: Automation;
   rateLimiter: RateLimiter;
   /** Shopify services; null in local mode (no Shopify credentials). */
   shopify: ShopifyServices | null;
@@ -196,12 +212,58 @@ export async function createContainer(config: Config, options: ContainerOptions 
       onAccepted: () => metrics.credits.inc({ reason: 'debit' }),
     });
 
+    const cataloguePort = shopify
+      ? createShopifyCatalogue({
+          db,
+          graphql: shopify.graphql,
+          scopesOf: (shop) => grantedScopes(db, shop),
+          cdnOrigin: config.shopify.cdnOrigin,
+          maxBytes: config.maxUploadBytes,
+          timeoutMs: config.providerTimeoutMs,
+          pollMs: config.catalogue.mediaPollMs,
+        })
+      : createLocalCatalogue({ db, storage });
+    const automation = createAutomation({
+      db,
+      port: cataloguePort,
+      enqueue: (type, id, payload) => queue.enqueue(type, id, payload),
+      publish: (shop, imageId) => events.publish(shop, imageId),
+    });
+    const catalogue = createCatalogue({
+      db,
+      port: cataloguePort,
+      storage,
+      enqueue: (type, id, payload) => queue.enqueue(type, id, payload),
+      dimensions: imageDimensions,
+      publish: (shop, imageId) => events.publish(shop, imageId),
+      onAccepted: (n) => metrics.credits.inc({ reason: 'debit' }, n),
+      onResultCreated: (shop, mediaId) => automation.markOurs(shop, mediaId),
+    });
+    const batches = createBatches({
+      db,
+      port: cataloguePort,
+      enqueue: (type, id, payload) => queue.enqueue(type, id, payload),
+      publish: (shop, id) => events.publish(shop, id),
+      onAccepted: (n) => metrics.credits.inc({ reason: 'debit' }, n),
+      pageSize: config.catalogue.batchPageSize,
+    });
+
     const timers: NodeJS.Timeout[] = [];
     async function runMaintenance() {
       // Images left `queued` (an enqueue lost after commit) or `processing` well past the
       // provider deadline (a lost worker) are enqueued again; the handler resumes or fails them.
       const stuck = await findStuckImages(db, STUCK_QUEUED_S, config.providerTimeoutMs / 1000 + STUCK_PROCESSING_GRACE_S);
       for (const image of stuck) await queue.enqueue(PROCESS_IMAGE, image.id, { imageId: image.id });
+      // Processed catalogue results whose apply job was lost; batches whose page job was.
+      for (const run of await findUnappliedRuns(db, STUCK_QUEUED_S)) {
+        await queue.enqueue(APPLY_MEDIA, applyJobId(run.imageId), { imageId: run.imageId, mode: run.apply });
+      }
+      await batches.resumeStalled(STUCK_QUEUED_S);
+      // Kept originals past their use (restored, or ORIGINALS_RETENTION_DAYS after the apply) are removed.
+      for (const run of await findExpiredOriginals(db, config.originalsRetentionDays)) {
+        await storage.delete(run.originalPath);
+        await markOriginalRemoved(db, run.imageId);
+      }
       const reconciled = await purchases.reconcile();
       return { requeued: stuck.length, reconciled: reconciled.length };
     }
@@ -219,6 +281,9 @@ export async function createContainer(config: Config, options: ContainerOptions 
       auth,
       purchases,
       uploads,
+      catalogue,
+      batches,
+      automation,
       rateLimiter,
       shopify,
       async onPurchaseUpdate(shop, payload) {
@@ -262,7 +327,29 @@ export async function createContainer(config: Config, options: ContainerOptions 
               metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome });
               if (outcome === 'failed') metrics.credits.inc({ reason: 'refund' });
             },
+            prepare: async (image, signal) => {
+              try {
+                await catalogue.prepareSource(image, signal);
+              } catch (err) {
+                // A refused source (not the catalogue's host, a private address, a redirect there) or a media gone is final.
+                if (err instanceof OutboundRefusedError || (err instanceof DomainError && err.kind === 'not_found')) {
+                  throw new PermanentProcessingError(`The source image was refused: ${err.message}`);
+                }
+                throw err;
+              }
+            },
+            onProcessed: async (image) => {
+              await catalogue.afterProcessed(image);
+              await batches.onImageChanged(image.id);
+            },
+            onFailed: (image) => batches.onImageChanged(image.id),
           }),
+          [APPLY_MEDIA]: createApplyMediaHandler({
+            db,
+            catalogue,
+            onDone: (imageId) => batches.onImageChanged(imageId),
+          }),
+          [BATCH_PAGE]: createBatchPageHandler({ batches }),
         };
         checkHandlers(JOB_TYPES, handlers);
         await queue.start(countedWhileRunning(handlers, metrics));

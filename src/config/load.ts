@@ -63,7 +63,12 @@ export interface Config {
     apiVersion: string;
     adminUrlTemplate: string;
     billingTest: boolean;
+    /** The origin product images are fetched from (SHOPIFY_CDN_URL). */
+    cdnOrigin: string;
   };
+  /** ORIGINALS_RETENTION_DAYS. */
+  originalsRetentionDays: number;
+  catalogue: { batchPageSize: number; mediaPollMs: number };
   /** Signs new session cookies (and derives the file-URL and OAuth-state keys). */
   jwtSecret: string;
   /** Retired secrets still accepted when verifying a session cookie or file URL during a rotation. */
@@ -167,7 +172,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       adminUrlTemplate: stripSlash(env.SHOPIFY_ADMIN_URL_TEMPLATE),
       // `shopify app dev` runs on a development store: its purchases are test charges.
       billingTest: env.BILLING_TEST ?? cliDev,
+      cdnOrigin: new URL(env.SHOPIFY_CDN_URL).origin,
     },
+    originalsRetentionDays: env.ORIGINALS_RETENTION_DAYS,
+    catalogue: { batchPageSize: env.CATALOGUE_BATCH_PAGE_SIZE, mediaPollMs: env.SHOPIFY_MEDIA_POLL_MS },
     jwtSecret,
     jwtPreviousSecrets: env.JWT_SECRET_PREVIOUS.filter((s) => s !== jwtSecret),
     tokenEncryptionKey,

@@ -86,7 +86,15 @@ export const envSchema = z.object({
   // Shopify
   SHOPIFY_API_KEY: optionalString,
   SHOPIFY_API_SECRET: optionalString,
-  SHOPIFY_SCOPES: z.preprocess(emptyToUndefined, z.string().default('read_products,write_products')),
+  SHOPIFY_SCOPES: z.preprocess(emptyToUndefined, z.string().default('read_products,write_products,read_files,write_files')),
+  /** Where product images are fetched from (Shopify's CDN); tests point it at the fake's CDN listener. */
+  SHOPIFY_CDN_URL: z.preprocess(emptyToUndefined, z.string().url().default('https://cdn.shopify.com')),
+  /** Kept originals of applied results are removed this many days after the apply (a restore is possible until then). */
+  /** Products per catalogue page a batch walks at a time. */
+  CATALOGUE_BATCH_PAGE_SIZE: z.coerce.number().int().min(1).max(250).default(50),
+  /** How often a written media's status is polled until READY (ms). */
+  SHOPIFY_MEDIA_POLL_MS: z.coerce.number().int().min(10).max(10_000).default(500),
+  ORIGINALS_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   SHOPIFY_API_VERSION: z.preprocess(
     emptyToUndefined,
     z

@@ -13,6 +13,7 @@ import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
+import { catalogueRoutes } from './routes/catalogue.js';
 import { creditRoutes } from './routes/credits.js';
 import { imageRoutes } from './routes/images.js';
 import { settingsRoutes } from './routes/settings.js';
@@ -174,6 +175,7 @@ export async function buildApp(container: Container): Promise<App> {
   await app.register(meRoutes(container));
   await app.register(creditRoutes(container));
   await app.register(imageRoutes(container));
+  await app.register(catalogueRoutes(container));
   await app.register(settingsRoutes(container));
   await app.register(shopifyAuthRoutes(container));
   await app.register(webhookRoutes(container));

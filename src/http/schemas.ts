@@ -10,6 +10,7 @@ export const ErrorSchema = Type.Object(
     error: Type.Unknown({ description: 'A message for a person (an object for 402)' }),
     code: Type.String({ description: 'UPPER_SNAKE error code' }),
     details: Type.Optional(Type.Array(Type.Unknown())),
+    scopes: Type.Optional(Type.Array(Type.String(), { description: 'MISSING_SCOPES: the scopes the shop has to grant' })),
     requestId: Type.Optional(Type.String()),
   },
   { $id: 'Error', description: 'Error answer' },

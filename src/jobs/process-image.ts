@@ -4,7 +4,7 @@ import type { ImageEvents } from '../adapters/events/image-events.js';
 import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
 import type { JobHandler } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
-import { markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
+import { type ImageRow, markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
 import { getSettings } from '../modules/shops/settings.js';
 
 export interface ProcessImageDeps {
@@ -17,6 +17,15 @@ export interface ProcessImageDeps {
   /** The optimize_images step (lossless re-compression). */
   optimize: (png: Buffer) => Promise<Buffer>;
   onOutcome?: (outcome: 'processed' | 'failed' | 'retry', operation: string) => void;
+  /**
+   * Runs before the processor: a catalogue image fetches its original here.
+   * PermanentProcessingError fails the image (refunded); other errors are retried.
+   */
+  prepare?: (image: ImageRow, signal: AbortSignal) => Promise<void>;
+  /** Runs once the image is processed (a catalogue run enqueues its apply job). */
+  onProcessed?: (image: ImageRow) => Promise<void>;
+  /** Runs once the image failed (and was refunded). */
+  onFailed?: (image: ImageRow) => Promise<void>;
 }
 
 /** Signed input URLs given to a remote provider stay valid this long (the spec asks for at least 1 h). */
@@ -37,9 +46,11 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
     await publish(image.shop, image.id);
 
     const fail = async (message: string) => {
-      if (await markFailed(deps.db, image.id, message)) {
+      const failed = await markFailed(deps.db, image.id, message);
+      if (failed) {
         deps.onOutcome?.('failed', image.operation);
         await publish(image.shop, image.id);
+        await deps.onFailed?.(failed).catch(() => {});
       }
     };
 
@@ -47,6 +58,7 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
     if (Date.now() >= deadline.getTime()) return fail('Processing deadline exceeded');
 
     try {
+      await deps.prepare?.(image, ctx.signal);
       let png = await deps.processor.process({
         imageId: image.id,
         operation: image.operation,
@@ -64,10 +76,13 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
       if ((await getSettings(deps.db, image.shop)).optimizeImages) png = await deps.optimize(png);
       const key = `${image.shop}/processed/${image.id}.png`;
       await deps.storage.put(key, png, 'image/png');
-      if (await markProcessed(deps.db, image.id, key)) {
+      const done = await markProcessed(deps.db, image.id, key);
+      if (done) {
         deps.onOutcome?.('processed', image.operation);
         await publish(image.shop, image.id);
       }
+      // A lost follow-up (a crash here) is enqueued again by the sweeper.
+      if (done) await deps.onProcessed?.(done).catch(() => {});
     } catch (err) {
       // Shutdown: the image stays `processing` and resumes from the stored provider task id.
       if (ctx.signal.aborted || isProcessingAborted(err)) throw err;

@@ -5,6 +5,7 @@
 export type DomainErrorKind =
   | 'invalid'
   | 'unauthenticated'
+  | 'forbidden'
   | 'insufficient_credits'
   | 'not_found'
   | 'conflict'
@@ -70,5 +71,12 @@ export class RateLimitedError extends DomainError {
 export class UnavailableError extends DomainError {
   constructor(message = 'Service unavailable') {
     super('unavailable', message);
+  }
+}
+
+/** The shop did not grant access scopes a feature needs: 403 with the list, so a UI can ask for them. */
+export class MissingScopesError extends DomainError {
+  constructor(readonly scopes: string[]) {
+    super('forbidden', `The app needs more access to your store: ${scopes.join(', ')}`, 'MISSING_SCOPES');
   }
 }

@@ -36,7 +36,20 @@ describe.each(DB_KINDS)('settings and avatar on %s', (db) => {
       optimize_images: false,
       avatar_path: null,
       updated_at: null,
+      auto_process: { enabled: false, operation: 'remove-bg', options: {}, apply: 'none', daily_cap: 100, paused_reason: null, paused_at: null },
     });
+  });
+
+  it('saves auto_process, validated, and keeps the other settings', async () => {
+    const bad = await post({ auto_process: { daily_cap: -1 } });
+    expect(bad.statusCode).toBe(400);
+    const res = await post({ auto_process: { enabled: true, operation: 'upscale', apply: 'replace' } });
+    expect(res.statusCode).toBe(200);
+    expect((await get()).auto_process).toMatchObject({ enabled: true, operation: 'upscale', apply: 'replace', daily_cap: 100 });
+    await post({ auto_process: { enabled: false } });
+    expect((await get()).auto_process).toMatchObject({ enabled: false, operation: 'upscale' });
+    // What GET answered, sent back as it is (the dashboard does): the read-only pause fields are ignored.
+    expect((await post({ auto_process: (await get()).auto_process })).statusCode).toBe(200);
   });
 
   it('saves settings; a partial update keeps the other field', async () => {

@@ -75,7 +75,7 @@ describe.each(DB_KINDS)('Shopify install on %s', (db) => {
     expect(location.origin).toBe('https://oauth.myshopify.com');
     expect(location.pathname).toBe('/admin/oauth/authorize');
     expect(location.searchParams.get('client_id')).toBe(API_KEY);
-    expect(location.searchParams.get('scope')).toBe('read_products,write_products');
+    expect(location.searchParams.get('scope')).toBe('read_products,write_products,read_files,write_files');
     expect(location.searchParams.get('redirect_uri')).toBe(`${BACKEND_URL}/auth/callback`);
     expect(state).toMatch(/^[A-Za-z0-9_-]{32}$/);
     expect(rawCookie).toMatchObject({ httpOnly: true, secure: true, maxAge: 600 });

@@ -20,7 +20,11 @@
  *     `gid://shopify/AppPurchaseOneTime/<n>`, status PENDING;
  *   - `node(id)` -> `{node: {id status name price {amount currencyCode} test createdAt}}` for a purchase of
  *     that shop, else `{node: null}`.
+ *   - the catalogue operations of test/fakes/shopify-catalogue.ts (products, media, files, staged uploads,
+ *     a fake CDN on a second listener: `cdnUrl`), controlled through `catalogue`.
  *   After `throttleNext(n)`, the next n GraphQL calls answer THROTTLED (HTTP 200, errors + extensions.cost).
+ *   Catalogue operations also spend from a per-shop cost bucket (`costLimit`, default 2000 points, restoring
+ *   100/s, like Shopify's leaky bucket): a query that costs more than is available answers THROTTLED.
  *
  * Test controls: `issueCode`, `signSessionToken`, `signQuery`, `callbackQuery`, `signWebhook`,
  * `webhookHeaders`, `setPurchaseStatus`, `throttleNext`, `setAccessTokenTtl`, `setRefreshDelay`, `failTokenRequests`,
@@ -30,6 +34,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { jwtVerify, SignJWT } from 'jose';
+import { type FakeCatalogueControls, startFakeCatalogue } from './shopify-catalogue.js';
 
 export type PurchaseStatus = 'PENDING' | 'ACTIVE' | 'DECLINED' | 'EXPIRED';
 
@@ -48,6 +53,9 @@ export interface FakeShopifyOptions {
   apiKey: string;
   apiSecret: string;
   scopes?: string;
+  /** The cost bucket's size (Shopify's maximumAvailable) and its restore rate per second. */
+  costLimit?: number;
+  restoreRate?: number;
 }
 
 export interface FakeShopify {
@@ -62,7 +70,15 @@ export interface FakeShopify {
     appPurchaseOneTimeCreate: number;
     node: number;
     throttled: number;
+    /** Catalogue queries refused by the cost bucket. */
+    costThrottled: number;
+    /** The highest requested cost of one query, and the lowest the bucket ever got. */
+    maxRequestedCost: number;
+    minAvailable: number;
   };
+  /** Products, media and files of the fake store, and its CDN. */
+  catalogue: FakeCatalogueControls;
+  cdnUrl: string;
   purchases: Map<string, FakePurchase>;
   /** Access tokens issued for the shop, newest last. */
   accessTokens(shop: string): string[];
@@ -96,7 +112,24 @@ export interface FakeShopify {
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 
 export async function startFakeShopify(options: FakeShopifyOptions): Promise<FakeShopify> {
-  const scopes = options.scopes ?? 'read_products,write_products';
+  const scopes = options.scopes ?? 'read_products,write_products,read_files,write_files';
+  const catalogue = await startFakeCatalogue();
+  const costLimit = options.costLimit ?? 2000;
+  const RESTORE_RATE = options.restoreRate ?? 100;
+  const buckets = new Map<string, { available: number; at: number }>();
+  /** Refills the shop's bucket for the time passed, then spends `cost` if it is there. */
+  function spend(shop: string, cost: number): { ok: boolean; available: number } {
+    const now = Date.now();
+    const b = buckets.get(shop) ?? { available: costLimit, at: now };
+    b.available = Math.min(costLimit, b.available + ((now - b.at) / 1000) * RESTORE_RATE);
+    b.at = now;
+    buckets.set(shop, b);
+    calls.maxRequestedCost = Math.max(calls.maxRequestedCost, cost);
+    if (cost > b.available) return { ok: false, available: Math.floor(b.available) };
+    b.available -= cost;
+    calls.minAvailable = Math.min(calls.minAvailable, b.available);
+    return { ok: true, available: Math.floor(b.available) };
+  }
   const secretKey = new TextEncoder().encode(options.apiSecret);
   const codes = new Map<string, string>(); // code -> shop
   const access = new Map<string, { shop: string; expiresAt: number }>();
@@ -119,6 +152,9 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
     appPurchaseOneTimeCreate: 0,
     node: 0,
     throttled: 0,
+    costThrottled: 0,
+    maxRequestedCost: 0,
+    minAvailable: Number.POSITIVE_INFINITY,
   };
 
   const push = (m: Map<string, string[]>, shop: string, v: string) => m.set(shop, [...(m.get(shop) ?? []), v]);
@@ -268,6 +304,20 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
       });
     }
 
+    const cat = catalogue.handle(shop, query, vars);
+    if (cat) {
+      const spent = spend(shop, cat.cost);
+      const bucket = { maximumAvailable: costLimit, currentlyAvailable: spent.available, restoreRate: RESTORE_RATE };
+      if (!spent.ok) {
+        calls.costThrottled++;
+        return send(res, 200, {
+          errors: [{ message: 'Throttled', extensions: { code: 'THROTTLED' } }],
+          extensions: { cost: { requestedQueryCost: cat.cost, actualQueryCost: null, throttleStatus: bucket } },
+        });
+      }
+      return send(res, 200, { data: cat.data, extensions: { cost: { requestedQueryCost: cat.cost, actualQueryCost: cat.cost, throttleStatus: bucket } } });
+    }
+
     if (/\bnode\s*\(/.test(query)) {
       calls.node++;
       const p = purchases.get(String(vars.id ?? ''));
@@ -314,6 +364,8 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
     url,
     adminUrlTemplate: `${url}/{shop}`,
     calls,
+    catalogue,
+    cdnUrl: catalogue.cdnUrl,
     purchases,
     accessTokens: (shop) => [...(issuedAccess.get(shop) ?? [])],
     refreshTokens: (shop) => [...(issuedRefresh.get(shop) ?? [])],
@@ -384,10 +436,12 @@ export async function startFakeShopify(options: FakeShopifyOptions): Promise<Fak
     revokeAccessTokens(shop) {
       for (const [t, v] of access) if (v.shop === shop) access.delete(t);
     },
-    close: () =>
-      new Promise<void>((resolve) => {
+    close: async () => {
+      await catalogue.close();
+      await new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
-      }),
+      });
+    },
   };
 }

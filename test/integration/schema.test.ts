@@ -56,11 +56,17 @@ describe.each(DB_KINDS)('schema on %s', (kind) => {
       sql`select table_name from information_schema.tables where table_schema = 'public' order by 1`,
     );
     expect(tables.map((t) => t.table_name)).toEqual([
+      'auto_seen_media',
+      'catalogue_batches',
+      'catalogue_media_index',
       'credit_pending',
       'credit_transactions',
+      'demo_media',
+      'demo_products',
       'idempotency_keys',
       'images',
       'jobs',
+      'media_runs',
       'settings',
       'shop_credits',
       'shops',

@@ -66,7 +66,7 @@ describe("the official library's token grants against the fake Shopify", () => {
     const set = await auth.exchangeSessionToken(shop, await fake.signSessionToken(shop));
     expect(set.accessToken).toBe(fake.accessTokens(shop).at(-1));
     expect(set.refreshToken).toBe(fake.refreshTokens(shop).at(-1));
-    expect(set.scope).toBe('read_products,write_products');
+    expect(set.scope).toBe('read_products,write_products,read_files,write_files');
     expect(set.expiresAt!.getTime() - Date.now()).toBeGreaterThan(59 * 60_000);
     expect(set.refreshTokenExpiresAt!.getTime() - Date.now()).toBeGreaterThan(89 * 86_400_000);
     const refreshed = await auth.refreshAccessToken(shop, set.refreshToken!);

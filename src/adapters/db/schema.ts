@@ -144,6 +144,8 @@ export const settings = pgTable('settings', {
   avatarPath: text('avatar_path'),
   /** The shop's default finishing options (partial; unset fields take the built-in defaults). */
   finishing: jsonb('finishing'),
+  /** Automation of new product media (modules/catalogue/automation.ts), with its pause reason. */
+  autoProcess: jsonb('auto_process'),
   updatedAt: updatedAt(),
 });
 
@@ -200,4 +202,149 @@ export const jobs = pgTable(
     check('jobs_status', sql`${t.status} in ('queued', 'active', 'completed', 'failed')`),
     index('jobs_status_run_at').on(t.status, t.runAt),
   ],
+);
+
+export const APPLY_MODES = ['replace', 'add', 'none'] as const;
+export const BATCH_STATUSES = ['running', 'paused', 'cancelled', 'done'] as const;
+
+/**
+ * A run over the catalogue (docs/catalogue.md): walks it page by page from
+ * `cursor`; `walk_done` once the last page was enqueued.
+ */
+export const catalogueBatches = pgTable(
+  'catalogue_batches',
+  {
+    id: uuid('id').primaryKey(),
+    shop: text('shop')
+      .notNull()
+      .references(() => shops.domain, { onDelete: 'cascade' }),
+    status: text('status', { enum: BATCH_STATUSES }).notNull().default('running'),
+    scope: jsonb('scope').notNull(),
+    operation: text('operation', { enum: OPERATIONS }).notNull(),
+    options: jsonb('options'),
+    apply: text('apply', { enum: APPLY_MODES }).notNull(),
+    /** The catalogue page cursor the next page job starts from (null: the first page). */
+    cursor: text('cursor'),
+    /** Pages walked so far: the page job id is (batch, page), so a page is walked once. */
+    pages: integer('pages').notNull().default(0),
+    walkDone: boolean('walk_done').notNull().default(false),
+    stopReason: text('stop_reason'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    check('catalogue_batches_status', sql`${t.status} in ('running', 'paused', 'cancelled', 'done')`),
+    index('catalogue_batches_shop_created').on(t.shop, t.createdAt.desc(), t.id.desc()),
+  ],
+);
+
+/**
+ * One run of the pipeline on one product media: the image (the pipeline's
+ * row), where its result went and when it was restored. A media's history is
+ * its runs; its state is its newest run's (modules/catalogue/state.ts).
+ */
+export const mediaRuns = pgTable(
+  'media_runs',
+  {
+    imageId: uuid('image_id')
+      .primaryKey()
+      .references(() => images.id, { onDelete: 'cascade' }),
+    shop: text('shop')
+      .notNull()
+      .references(() => shops.domain, { onDelete: 'cascade' }),
+    mediaId: text('media_id').notNull(),
+    productId: text('product_id').notNull(),
+    /** What to do with the result once processed. */
+    apply: text('apply', { enum: APPLY_MODES }).notNull(),
+    batchId: uuid('batch_id').references(() => catalogueBatches.id, { onDelete: 'set null' }),
+    /** Set for runs started by the products/* webhooks (automation). */
+    auto: boolean('auto').notNull().default(false),
+    /** The media's alt text when the run started: kept on the result and on a restore. */
+    alt: text('alt'),
+    /** How the result was applied (`replace` or `add`) and the media that holds it. */
+    appliedMode: text('applied_mode'),
+    resultMediaId: text('result_media_id'),
+    appliedAt: timestamp('applied_at', { withTimezone: true }),
+    restoredAt: timestamp('restored_at', { withTimezone: true }),
+    /** Why the result could not be applied (the result stays for review). */
+    applyError: text('apply_error'),
+    /** The kept original was removed (retention or shop/redact): no restore any more. */
+    originalRemovedAt: timestamp('original_removed_at', { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    // A batch takes each media once, however often a page is walked again.
+    unique('media_runs_batch_media').on(t.batchId, t.mediaId),
+    index('media_runs_shop_media_created').on(t.shop, t.mediaId, t.createdAt.desc()),
+    index('media_runs_result_media').on(t.shop, t.resultMediaId),
+    index('media_runs_batch').on(t.batchId),
+    index('media_runs_applied').on(t.appliedAt),
+  ],
+);
+
+/** Media ids the automation has seen (products/* webhooks): each new media processed once. */
+export const autoSeenMedia = pgTable(
+  'auto_seen_media',
+  {
+    shop: text('shop')
+      .notNull()
+      .references(() => shops.domain, { onDelete: 'cascade' }),
+    mediaId: text('media_id').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ name: 'auto_seen_media_pk', columns: [t.shop, t.mediaId] }), index('auto_seen_media_shop_created').on(t.shop, t.createdAt)],
+);
+
+/** The demo catalogue of local mode (adapters/catalogue/local.ts): stands in for a store's products. */
+export const demoProducts = pgTable(
+  'demo_products',
+  {
+    id: text('id').primaryKey(),
+    shop: text('shop')
+      .notNull()
+      .references(() => shops.domain, { onDelete: 'cascade' }),
+    title: text('title').notNull(),
+    status: text('status').notNull().default('ACTIVE'),
+    collectionId: text('collection_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('demo_products_shop_id').on(t.shop, t.id)],
+);
+
+export const demoMedia = pgTable(
+  'demo_media',
+  {
+    id: text('id').primaryKey(),
+    shop: text('shop')
+      .notNull()
+      .references(() => shops.domain, { onDelete: 'cascade' }),
+    productId: text('product_id')
+      .notNull()
+      .references(() => demoProducts.id, { onDelete: 'cascade' }),
+    position: integer('position').notNull(),
+    alt: text('alt'),
+    storageKey: text('storage_key').notNull(),
+    contentType: text('content_type').notNull(),
+    width: integer('width'),
+    height: integer('height'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('demo_media_product_position').on(t.productId, t.position)],
+);
+
+/**
+ * Which product a store media belongs to (Shopify's MediaImage has no product
+ * field): recorded by the Shopify catalogue adapter when it lists products.
+ */
+export const catalogueMediaIndex = pgTable(
+  'catalogue_media_index',
+  {
+    shop: text('shop')
+      .notNull()
+      .references(() => shops.domain, { onDelete: 'cascade' }),
+    mediaId: text('media_id').notNull(),
+    productId: text('product_id').notNull(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [primaryKey({ name: 'catalogue_media_index_pk', columns: [t.shop, t.mediaId] })],
 );

@@ -42,3 +42,10 @@ export function createImageInspector(maxPixels: number) {
     return { ...known, width: meta.width, height: meta.height };
   };
 }
+
+/** Width and height from the image's header (no full decode). */
+export async function imageDimensions(data: Buffer): Promise<{ width: number; height: number }> {
+  const meta = await sharp(data, { limitInputPixels: false }).metadata();
+  if (!meta.width || !meta.height) throw new UnsupportedMediaTypeError('The result is not an image');
+  return { width: meta.width, height: meta.height };
+}

@@ -1,11 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, type DomainErrorKind, InsufficientCreditsError, RateLimitedError } from '../../lib/errors.js';
+import { DomainError, type DomainErrorKind, InsufficientCreditsError, MissingScopesError, RateLimitedError } from '../../lib/errors.js';
 
 /** The one place where errors become HTTP answers (shapes of api.md). */
 
 const KIND_TO_HTTP: Record<DomainErrorKind, { status: number; code: string }> = {
   invalid: { status: 400, code: 'BAD_REQUEST' },
   unauthenticated: { status: 401, code: 'UNAUTHENTICATED' },
+  forbidden: { status: 403, code: 'FORBIDDEN' },
   insufficient_credits: { status: 402, code: 'INSUFFICIENT_CREDITS' },
   not_found: { status: 404, code: 'NOT_FOUND' },
   conflict: { status: 409, code: 'CONFLICT' },
@@ -51,6 +52,8 @@ export interface ErrorBody {
   error: unknown;
   code: string;
   details?: unknown[];
+  /** MISSING_SCOPES: the scopes to ask the merchant for. */
+  scopes?: string[];
   requestId?: string;
 }
 
@@ -62,6 +65,9 @@ export function errorReply(error: unknown, requestId: string): { status: number;
         status,
         body: { error: { message: error.message, remaining_credits: error.remaining }, code },
       };
+    }
+    if (error instanceof MissingScopesError) {
+      return { status, body: { error: error.message, code: error.code ?? code, scopes: error.scopes } };
     }
     const headers = error instanceof RateLimitedError ? { 'retry-after': String(error.retryAfterSeconds) } : undefined;
     return { status, body: { error: error.message, code: error.code ?? code }, ...(headers ? { headers } : {}) };

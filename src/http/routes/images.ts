@@ -194,8 +194,10 @@ export const imageRoutes =
         preHandler: app.requireShop,
         schema: {
           tags: ['images'],
-          summary: 'Server-Sent Events: an `image` event each time an image of the shop changes status',
-          description: 'Each event carries the same object as GET /images/{id}; a heartbeat comment every 15 s.',
+          summary: 'Server-Sent Events: `image`, `media` and `batch` events of the shop',
+          description:
+            '`image` carries the same object as GET /images/{id}; `media` `{id, state, image_id}` for a product media; ' +
+            '`batch` the object of GET /batches/{id}. A heartbeat comment every 15 s.',
           security: AUTHENTICATED,
           produces: ['text/event-stream'],
         },
@@ -213,12 +215,21 @@ export const imageRoutes =
         });
         raw.write(': connected\n\n');
         reply.hijack();
-        const unsubscribe = c.events.subscribe(shop, (imageId) => {
-          void getShopImage(c.db, shop, imageId)
-            .then((row) => {
-              if (row && !raw.destroyed) raw.write(`event: image\ndata: ${JSON.stringify(imageJson(row))}\n\n`);
-            })
-            .catch(() => {});
+        const send = (event: string, data: unknown) => {
+          if (!raw.destroyed) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        };
+        // Ids on the feed: an image's (with its product media's event when it has one), or `batch:{id}`.
+        const unsubscribe = c.events.subscribe(shop, (id) => {
+          const batchId = /^batch:(.+)$/.exec(id)?.[1];
+          const work = batchId
+            ? c.batches.get(shop, batchId).then((batch) => send('batch', batch))
+            : getShopImage(c.db, shop, id).then(async (row) => {
+                if (!row) return;
+                send('image', imageJson(row));
+                const media = await c.catalogue.mediaEvent(shop, row.id);
+                if (media) send('media', media);
+              });
+          void work.catch(() => {});
         });
         const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS);
         const end = () => {

@@ -5,6 +5,7 @@ import type { Container } from '../../container.js';
 import { AVATAR_MAX_BYTES, normalizeAvatar } from '../../adapters/images/avatar.js';
 import { NotFoundError } from '../../lib/errors.js';
 import { getSettings, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
+import { type AutoProcess, getAutoProcess, saveAutoProcess } from '../../modules/catalogue/automation.js';
 import { readSingleFile, refuseBodiesOver } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
 import { SIGNED_URL_TTL_S } from './files.js';
@@ -18,6 +19,28 @@ const SettingsSchema = Type.Object({
   optimize_images: Type.Boolean({ description: 'Results get maximum PNG compression; an upload without operation is downscaled' }),
   avatar_path: Type.Union([Type.String(), Type.Null()], { description: 'A signed URL of the avatar, or null' }),
   updated_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  auto_process: Type.Object(
+    {
+      enabled: Type.Boolean(),
+      operation: Type.String(),
+      options: Type.Record(Type.String(), Type.Unknown()),
+      apply: Type.Union([Type.Literal('replace'), Type.Literal('add'), Type.Literal('none')]),
+      daily_cap: Type.Integer(),
+      paused_reason: Type.Union([Type.String(), Type.Null()], { description: 'INSUFFICIENT_CREDITS or DAILY_CAP while paused' }),
+      paused_at: Type.Union([Type.String(), Type.Null()]),
+    },
+    { description: 'New product media processed automatically (products/create and products/update webhooks)' },
+  ),
+});
+const AutoProcessBody = StrictObject({
+  enabled: Type.Optional(Type.Boolean()),
+  operation: Type.Optional(Type.Union([Type.Literal('remove-bg'), Type.Literal('upscale'), Type.Literal('downscale')])),
+  options: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  apply: Type.Optional(Type.Union([Type.Literal('replace'), Type.Literal('add'), Type.Literal('none')])),
+  daily_cap: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
+  // Read-only: a client that sends back what GET answered is not refused; the server sets these.
+  paused_reason: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()], { description: 'Read-only, ignored' })),
+  paused_at: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), Type.Null()], { description: 'Read-only, ignored' })),
 });
 const UrlAnswer = Type.Object({ url: Type.String() });
 
@@ -35,6 +58,7 @@ export const settingsRoutes =
         optimize_images: s.optimizeImages,
         avatar_path: s.avatarPath ? await c.storage.signedUrl(s.avatarPath, SIGNED_URL_TTL_S) : null,
         updated_at: s.updatedAt ? s.updatedAt.toISOString() : null,
+        auto_process: await getAutoProcess(c.db, shop),
       };
     }
 
@@ -66,13 +90,18 @@ export const settingsRoutes =
           body: StrictObject({
             background_removal: Type.Optional(Type.Boolean()),
             optimize_images: Type.Optional(Type.Boolean()),
+            auto_process: Type.Optional(AutoProcessBody),
           }),
           response: responses({ 200: Type.Object({ success: Type.Literal(true), data: SettingsSchema }) }),
         },
       },
       async (request) => {
         const shop = shopOf(request);
-        const { background_removal, optimize_images } = request.body;
+        const { background_removal, optimize_images, auto_process } = request.body;
+        if (auto_process) {
+          const { paused_reason: _reason, paused_at: _at, ...given } = auto_process;
+          await saveAutoProcess(c.db, shop, given as Partial<AutoProcess>);
+        }
         const saved = await updateSettings(c.db, shop, {
           ...(background_removal !== undefined ? { backgroundRemoval: background_removal } : {}),
           ...(optimize_images !== undefined ? { optimizeImages: optimize_images } : {}),

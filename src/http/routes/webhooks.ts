@@ -63,6 +63,18 @@ const ROUTES: TopicRoute[] = [
       return c.shopify!.lifecycle.updateScopes(shop, current as string[], event);
     },
   },
+  ...(['products/create', 'products/update'] as const).map(
+    (topic): TopicRoute => ({
+      path: `/webhooks/${topic}`,
+      topic,
+      // Each media is taken once whatever the order: the dedupe is by media id.
+      staleCheck: false,
+      handle: async (c, shop, payload, request) => {
+        const result = await c.automation.onProductEvent(shop, payload);
+        if (result.queued || result.paused) request.log.info(result, 'automation');
+      },
+    }),
+  ),
   {
     path: '/webhooks/customers/data_request',
     topic: 'customers/data_request',

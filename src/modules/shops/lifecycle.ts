@@ -1,6 +1,6 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../adapters/db/client.js';
-import { idempotencyKeys, images, jobs, settings, shops } from '../../adapters/db/schema.js';
+import { autoSeenMedia, catalogueBatches, catalogueMediaIndex, idempotencyKeys, images, jobs, settings, shops } from '../../adapters/db/schema.js';
 import type { OfflineTokenSet } from '../../adapters/shopify/auth.js';
 import type { Storage } from '../../adapters/storage/storage.js';
 import { keyBelongsToShop } from '../../lib/storage-key.js';
@@ -131,7 +131,11 @@ export function createShopLifecycle(deps: LifecycleDeps) {
         if (setting?.avatarPath) keys.add(setting.avatarPath);
         const ids = rows.map((r) => r.id);
         if (ids.length > 0) await tx.delete(jobs).where(inArray(jobs.id, ids));
+        // Catalogue runs (and with them the kept originals, which are the images' original files) go too.
         await tx.delete(images).where(eq(images.shop, shop));
+        await tx.delete(catalogueBatches).where(eq(catalogueBatches.shop, shop));
+        await tx.delete(autoSeenMedia).where(eq(autoSeenMedia.shop, shop));
+        await tx.delete(catalogueMediaIndex).where(eq(catalogueMediaIndex.shop, shop));
         await tx.delete(settings).where(eq(settings.shop, shop));
         await tx.delete(idempotencyKeys).where(eq(idempotencyKeys.shop, shop));
         await tx.update(shops).set({ ...CLEARED_TOKENS, updatedAt: new Date() }).where(eq(shops.domain, shop));

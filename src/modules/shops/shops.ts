@@ -3,6 +3,12 @@ import type { Db, DbOrTx } from '../../adapters/db/client.js';
 import { shopCredits, shops } from '../../adapters/db/schema.js';
 import { credit, openAccount } from '../ledger/ledger.js';
 
+/** The scopes the shop granted (comma-separated, as Shopify sends them); null when unknown. */
+export async function grantedScopes(db: DbOrTx, shop: string): Promise<string | null> {
+  const [row] = await db.select({ scopes: shops.scopes }).from(shops).where(eq(shops.domain, shop));
+  return row?.scopes ?? null;
+}
+
 /** The reference of the one free grant a shop ever gets (unique in the ledger). */
 export const FREE_GRANT_REFERENCE = 'first-install';
 

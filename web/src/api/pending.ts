@@ -1,9 +1,10 @@
 import { requestJson } from './http';
+import type { components, paths } from './schema';
 
 /**
  * Shapes from docs/api.md of endpoints and fields that other branches add
- * (finishing options, the catalogue, batches, automation) and that the
- * generated schema.d.ts does not have yet. Written by hand from the contract:
+ * (finishing options, automation) and that the generated schema.d.ts does
+ * not have yet; the catalogue's come from schema.d.ts. Written by hand from the contract:
  * when they land, `npm run gen:api` brings their real types and these
  * declarations should give way to them.
  */
@@ -29,57 +30,18 @@ export interface AutoProcess {
   daily_cap: number;
 }
 
-export type MediaState = 'original' | 'queued' | 'processing' | 'processed' | 'applied' | 'restored' | 'failed';
-
-export interface Media {
-  id: string;
-  url: string;
-  alt: string | null;
-  width: number | null;
-  height: number | null;
-  state: MediaState;
-  image_id: string | null;
-}
-
-export interface Product {
-  id: string;
-  title: string;
-  status: string;
-  media: Media[];
-}
-
-export interface HistoryEntry {
-  image_id: string;
-  operation: string;
-  state: MediaState;
-  created_at: string;
-  applied_at: string | null;
-  restored_at: string | null;
-}
+/** The catalogue's shapes, generated from the routes' schemas (schema.d.ts). */
+export type Media = components['schemas']['ProductMedia'];
+export type MediaState = Media['state'];
+export type Product = components['schemas']['Product'];
+type HistoryAnswer = paths['/products/media/{media_id}/history']['get']['responses'][200]['content']['application/json'];
+export type HistoryEntry = HistoryAnswer['history'][number];
 
 export type BatchScope = { product_ids: string[] } | { collection_id: string } | { all: true };
 
-export interface BatchCounts {
-  total: number;
-  queued: number;
-  processing: number;
-  processed: number;
-  applied: number;
-  failed: number;
-  refunded: number;
-}
+export type BatchCounts = components['schemas']['Batch']['counts'];
 
-export interface Batch {
-  id: string;
-  status: 'running' | 'paused' | 'cancelled' | 'done';
-  scope: BatchScope;
-  operation: Operation;
-  apply: ApplyMode;
-  counts: BatchCounts;
-  stop_reason: string | null;
-  created_at: string;
-  updated_at: string;
-}
+export type Batch = Omit<components['schemas']['Batch'], 'scope'> & { scope: BatchScope };
 
 const enc = encodeURIComponent;
 

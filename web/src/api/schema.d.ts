@@ -814,8 +814,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Server-Sent Events: an `image` event each time an image of the shop changes status
-         * @description Each event carries the same object as GET /images/{id}; a heartbeat comment every 15 s.
+         * Server-Sent Events: `image`, `media` and `batch` events of the shop
+         * @description `image` carries the same object as GET /images/{id}; `media` `{id, state, image_id}` for a product media; `batch` the object of GET /batches/{id}. A heartbeat comment every 15 s.
          */
         get: {
             parameters: {
@@ -918,6 +918,673 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/products": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The shop's products with their image media and our state per media */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Shopify's search syntax */
+                    query?: string;
+                    collection_id?: string;
+                    cursor?: string;
+                    limit: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            products: components["schemas"]["Product"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/products/media/process": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Process product media (1 credit each, all or nothing)
+         * @description A balance that does not cover every media: 402 and nothing queued. A media already queued or processing: 409 MEDIA_BUSY.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        media_ids: string[];
+                        operation: "remove-bg" | "upscale" | "downscale";
+                        /** @description Finishing of remove-bg results */
+                        options?: {
+                            /** @description `transparent` (default) or `#RRGGBB` */
+                            background?: string;
+                            /** @description default none */
+                            framing?: "none" | "square";
+                            /** @description percent of the canvas side, with square (default 8) */
+                            padding?: number;
+                            /** @description default none */
+                            shadow?: "none" | "soft";
+                            /** @description default png; jpeg only with an opaque background */
+                            format?: "png" | "jpeg" | "webp";
+                        };
+                        apply: "replace" | "add" | "none";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            images: {
+                                /** Format: uuid */
+                                id: string;
+                                media_id: string;
+                                /** @enum {string} */
+                                status: "queued";
+                            }[];
+                            remaining_credits: number;
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/products/media/{media_id}/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Apply a reviewed result to the product (replace the image, or add it beside) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A media GID (URL-encoded in paths) */
+                    media_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** Format: uuid */
+                        image_id: string;
+                        mode: "replace" | "add";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            media: components["schemas"]["ProductMedia"];
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/products/media/{media_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Put the original back: byte-identical, same position, alt text kept
+         * @description 409 NOTHING_TO_RESTORE when no applied result is there to undo; 409 ORIGINAL_EXPIRED past the retention.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A media GID (URL-encoded in paths) */
+                    media_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            media: components["schemas"]["ProductMedia"];
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/products/media/{media_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A media's runs, newest first */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A media GID (URL-encoded in paths) */
+                    media_id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            history: {
+                                /** Format: uuid */
+                                image_id: string;
+                                operation: string;
+                                state: "original" | "queued" | "processing" | "processed" | "applied" | "restored" | "failed";
+                                apply: "replace" | "add" | "none";
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                applied_at: string | null;
+                                /** Format: date-time */
+                                restored_at: string | null;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/batches": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The shop's batches, newest first */
+        get: {
+            parameters: {
+                query: {
+                    limit: number;
+                    cursor?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            batches: components["schemas"]["Batch"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Start a batch over chosen products, a collection or the whole catalogue
+         * @description Walks the catalogue page by page, debiting one credit per media as it enqueues; pauses with INSUFFICIENT_CREDITS.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        scope: {
+                            product_ids: string[];
+                        } | {
+                            collection_id: string;
+                        } | {
+                            /** @enum {boolean} */
+                            all: true;
+                        };
+                        operation: "remove-bg" | "upscale" | "downscale";
+                        /** @description Finishing of remove-bg results */
+                        options?: {
+                            /** @description `transparent` (default) or `#RRGGBB` */
+                            background?: string;
+                            /** @description default none */
+                            framing?: "none" | "square";
+                            /** @description percent of the canvas side, with square (default 8) */
+                            padding?: number;
+                            /** @description default none */
+                            shadow?: "none" | "soft";
+                            /** @description default png; jpeg only with an opaque background */
+                            format?: "png" | "jpeg" | "webp";
+                        };
+                        apply: "replace" | "add" | "none";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            batch: components["schemas"]["Batch"];
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/batches/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One batch with its counts */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            batch: components["schemas"]["Batch"];
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/batches/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Stop a batch; its queued images are refunded */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            batch: components["schemas"]["Batch"];
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/batches/{id}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Walk on with a paused batch (after buying credits) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            batch: components["schemas"]["Batch"];
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/settings": {
         parameters: {
             query?: never;
@@ -951,6 +1618,19 @@ export interface paths {
                             avatar_path: string | null;
                             /** Format: date-time */
                             updated_at: string | null;
+                            /** @description New product media processed automatically (products/create and products/update webhooks) */
+                            auto_process: {
+                                enabled: boolean;
+                                operation: string;
+                                options: {
+                                    [key: string]: unknown;
+                                };
+                                apply: "replace" | "add" | "none";
+                                daily_cap: number;
+                                /** @description INSUFFICIENT_CREDITS or DAILY_CAP while paused */
+                                paused_reason: string | null;
+                                paused_at: string | null;
+                            };
                         };
                     };
                 };
@@ -988,6 +1668,19 @@ export interface paths {
                     "application/json": {
                         background_removal?: boolean;
                         optimize_images?: boolean;
+                        auto_process?: {
+                            enabled?: boolean;
+                            operation?: "remove-bg" | "upscale" | "downscale";
+                            options?: {
+                                [key: string]: unknown;
+                            };
+                            apply?: "replace" | "add" | "none";
+                            daily_cap?: number;
+                            /** @description Read-only, ignored */
+                            paused_reason?: string | null;
+                            /** @description Read-only, ignored */
+                            paused_at?: string | null;
+                        };
                     };
                 };
             };
@@ -1011,6 +1704,19 @@ export interface paths {
                                 avatar_path: string | null;
                                 /** Format: date-time */
                                 updated_at: string | null;
+                                /** @description New product media processed automatically (products/create and products/update webhooks) */
+                                auto_process: {
+                                    enabled: boolean;
+                                    operation: string;
+                                    options: {
+                                        [key: string]: unknown;
+                                    };
+                                    apply: "replace" | "add" | "none";
+                                    daily_cap: number;
+                                    /** @description INSUFFICIENT_CREDITS or DAILY_CAP while paused */
+                                    paused_reason: string | null;
+                                    paused_at: string | null;
+                                };
                             };
                         };
                     };
@@ -1458,6 +2164,128 @@ export interface paths {
         put?: never;
         /**
          * Shopify webhook app/scopes_update
+         * @description Raw JSON body signed by Shopify (X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 with the app secret). Bad or missing HMAC: 401. A repeated X-Shopify-Event-Id (or X-Shopify-Webhook-Id) answers 200 and does nothing; so does a lifecycle event triggered before the current install (`stale`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            received: boolean;
+                            duplicate?: boolean;
+                            stale?: boolean;
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/products/create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Shopify webhook products/create
+         * @description Raw JSON body signed by Shopify (X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 with the app secret). Bad or missing HMAC: 401. A repeated X-Shopify-Event-Id (or X-Shopify-Webhook-Id) answers 200 and does nothing; so does a lifecycle event triggered before the current install (`stale`).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            received: boolean;
+                            duplicate?: boolean;
+                            stale?: boolean;
+                        };
+                    };
+                };
+                /** @description Error answer */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+                /** @description Error answer */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Error"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/webhooks/products/update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Shopify webhook products/update
          * @description Raw JSON body signed by Shopify (X-Shopify-Hmac-Sha256, base64 HMAC-SHA256 with the app secret). Bad or missing HMAC: 401. A repeated X-Shopify-Event-Id (or X-Shopify-Webhook-Id) answers 200 and does nothing; so does a lifecycle event triggered before the current install (`stale`).
          */
         post: {
@@ -2100,7 +2928,63 @@ export interface components {
             /** @description UPPER_SNAKE error code */
             code: string;
             details?: unknown[];
+            /** @description MISSING_SCOPES: the scopes the shop has to grant */
+            scopes?: string[];
             requestId?: string;
+        };
+        ProductMedia: {
+            id: string;
+            url: string;
+            alt: string | null;
+            width: number | null;
+            height: number | null;
+            state: "original" | "queued" | "processing" | "processed" | "applied" | "restored" | "failed";
+            /** Format: uuid */
+            image_id: string | null;
+        };
+        Product: {
+            id: string;
+            title: string;
+            status: string;
+            media: components["schemas"]["ProductMedia"][];
+        };
+        Batch: {
+            /** Format: uuid */
+            id: string;
+            status: "running" | "paused" | "cancelled" | "done";
+            /** @description {product_ids} | {collection_id} | {all: true} */
+            scope: unknown;
+            operation: "remove-bg" | "upscale" | "downscale";
+            /** @description Finishing of remove-bg results */
+            options: {
+                /** @description `transparent` (default) or `#RRGGBB` */
+                background?: string;
+                /** @description default none */
+                framing?: "none" | "square";
+                /** @description percent of the canvas side, with square (default 8) */
+                padding?: number;
+                /** @description default none */
+                shadow?: "none" | "soft";
+                /** @description default png; jpeg only with an opaque background */
+                format?: "png" | "jpeg" | "webp";
+            } | null;
+            apply: "replace" | "add" | "none";
+            counts: {
+                total: number;
+                queued: number;
+                processing: number;
+                /** @description processed, not applied (waiting for review when apply is none) */
+                processed: number;
+                applied: number;
+                failed: number;
+                refunded: number;
+            };
+            /** @description Why a paused batch stopped, e.g. INSUFFICIENT_CREDITS */
+            stop_reason: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
         };
     };
     responses: never;

@@ -18,6 +18,7 @@ import {
 import { useState } from 'react';
 import { useAccount } from '../account';
 import { api, ok } from '../api/client';
+import { requestJson } from '../api/http';
 import {
   type ApplyMode,
   catalogue,
@@ -254,7 +255,8 @@ function ReviewModal({ product, media, onClose, onApply }: { product: Product; m
   const result = useResource(async () => {
     const image = await ok(api.GET('/images/{id}', { params: { path: { id: media.image_id! } } }));
     if (!image.processed_path) return null;
-    const { signed_url } = await ok(api.GET('/fileserve/signed-url/{*}', { params: { path: { '*': image.processed_path } } }));
+    // The storage path is the rest of the URL (a `{*}` parameter openapi-fetch does not fill in), encoded once.
+    const { signed_url } = await requestJson<{ signed_url: string }>('GET', `/fileserve/signed-url/${encodeURIComponent(image.processed_path)}`);
     return { url: signed_url, operation: image.operation };
   }, [media.image_id]);
   return (
