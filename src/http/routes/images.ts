@@ -245,7 +245,8 @@ export const imageRoutes =
           summary: 'Counts by status and the 5 newest processed images',
           security: AUTHENTICATED,
           body: StrictObject({
-            shop: Type.Optional(Type.String({ maxLength: 255, description: 'Ignored: the session names the shop' })),
+            // The legacy dashboard sends its whole shop state here (an object): any JSON type, ignored.
+            shop: Type.Optional(Type.Unknown({ description: 'Ignored (any JSON type): the session names the shop' })),
           }),
           response: responses({
             200: Type.Object({

@@ -66,6 +66,10 @@ export const settingsRoutes =
           body: StrictObject({
             background_removal: Type.Optional(Type.Boolean()),
             optimize_images: Type.Optional(Type.Boolean()),
+            // The legacy dashboard always echoes the avatar back; it is changed only by POST /settings/avatar.
+            avatar_path: Type.Optional(
+              Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], { description: 'Ignored: see POST /settings/avatar' }),
+            ),
           }),
           response: responses({ 200: Type.Object({ success: Type.Literal(true), data: SettingsSchema }) }),
         },

@@ -863,8 +863,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description Ignored: the session names the shop */
-                        shop?: string;
+                        /** @description Ignored (any JSON type): the session names the shop */
+                        shop?: unknown;
                     };
                 };
             };
@@ -988,6 +988,8 @@ export interface paths {
                     "application/json": {
                         background_removal?: boolean;
                         optimize_images?: boolean;
+                        /** @description Ignored: see POST /settings/avatar */
+                        avatar_path?: string | null;
                     };
                 };
             };
