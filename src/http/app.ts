@@ -8,6 +8,7 @@ import type { Config } from '../config/load.js';
 import type { Container } from '../container.js';
 import { redactUrl } from '../lib/redact.js';
 import { registerAuth } from './plugins/auth.js';
+import { registerCrossSiteCheck } from './plugins/cross-site.js';
 import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
@@ -142,6 +143,7 @@ export async function buildApp(container: Container): Promise<App> {
   registerMetrics(app, container.metrics);
   await registerSecurity(app, config);
   await app.register(fastifyCookie);
+  registerCrossSiteCheck(app, config);
   registerAuth(app, container.auth);
   registerRateLimit(app, {
     limiter: container.rateLimiter,

@@ -5,6 +5,7 @@
 export type DomainErrorKind =
   | 'invalid'
   | 'unauthenticated'
+  | 'forbidden'
   | 'insufficient_credits'
   | 'not_found'
   | 'conflict'
@@ -34,6 +35,12 @@ export class InvalidInputError extends DomainError {
 export class UnauthenticatedError extends DomainError {
   constructor(message = 'Authentication required') {
     super('unauthenticated', message);
+  }
+}
+
+export class ForbiddenError extends DomainError {
+  constructor(message = 'Forbidden', code?: string) {
+    super('forbidden', message, code);
   }
 }
 

@@ -6,6 +6,7 @@ import { DomainError, type DomainErrorKind, InsufficientCreditsError, RateLimite
 const KIND_TO_HTTP: Record<DomainErrorKind, { status: number; code: string }> = {
   invalid: { status: 400, code: 'BAD_REQUEST' },
   unauthenticated: { status: 401, code: 'UNAUTHENTICATED' },
+  forbidden: { status: 403, code: 'FORBIDDEN' },
   insufficient_credits: { status: 402, code: 'INSUFFICIENT_CREDITS' },
   not_found: { status: 404, code: 'NOT_FOUND' },
   conflict: { status: 409, code: 'CONFLICT' },
