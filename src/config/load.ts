@@ -29,6 +29,15 @@ export interface Config {
     /** The dashboard: the CORS origin and redirect target. Default: the built-in one at BACKEND_URL/app. */
     frontendUrl: string;
     trustProxy: boolean | number | string[];
+    /** Header, whole-request, socket-idle and keep-alive timeouts (ms): a slow client cannot hold a socket. */
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    idleTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    /** Sockets beyond this are closed at once. */
+    maxConnections: number;
+    /** Bodies read before their request is authenticated (JSON, webhooks) at once; more: 503 with Retry-After. */
+    maxUnauthenticatedBodies: number;
   };
   dataDir: string;
   /** PGlite without dataDir runs in memory (tests). */
@@ -136,6 +145,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('TOKEN_ENCRYPTION_KEY_PREVIOUS: each key must be 32 bytes, base64-encoded');
   }
 
+  if (env.HTTP_HEADERS_TIMEOUT_S > env.HTTP_REQUEST_TIMEOUT_S) {
+    throw new ConfigError('HTTP_HEADERS_TIMEOUT_S: must not exceed HTTP_REQUEST_TIMEOUT_S');
+  }
   const backendUrl = stripSlash(env.BACKEND_URL ?? `http://localhost:${env.PORT}`);
   return {
     nodeEnv: env.NODE_ENV,
@@ -146,6 +158,12 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       backendUrl,
       frontendUrl: stripSlash(env.FRONTEND_URL ?? `${backendUrl}/app`),
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_S * 1000,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_S * 1000,
+      idleTimeoutMs: env.HTTP_IDLE_TIMEOUT_S * 1000,
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_S * 1000,
+      maxConnections: env.HTTP_MAX_CONNECTIONS,
+      maxUnauthenticatedBodies: env.HTTP_MAX_UNAUTHENTICATED_BODIES,
     },
     dataDir,
     database: env.DATABASE_URL

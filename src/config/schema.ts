@@ -49,6 +49,13 @@ export const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   TRUST_PROXY: z.preprocess(emptyToUndefined, z.string().default('false')),
+  // Slow clients (docs/runbook.md, "Slow clients"): every bound is in seconds except the counts.
+  HTTP_HEADERS_TIMEOUT_S: int(10, 1, 300),
+  HTTP_REQUEST_TIMEOUT_S: int(120, 1, 3600),
+  HTTP_IDLE_TIMEOUT_S: int(30, 1, 3600),
+  HTTP_KEEP_ALIVE_TIMEOUT_S: int(72, 1, 3600),
+  HTTP_MAX_CONNECTIONS: int(2000, 1, 1_000_000),
+  HTTP_MAX_UNAUTHENTICATED_BODIES: int(64, 1, 100_000),
 
   // Database, queue
   DATABASE_URL: z.preprocess(

@@ -75,7 +75,12 @@ export class RateLimitedError extends DomainError {
 }
 
 export class UnavailableError extends DomainError {
-  constructor(message = 'Service unavailable') {
-    super('unavailable', message);
+  constructor(
+    message = 'Service unavailable',
+    code?: string,
+    /** Sent as Retry-After when set. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super('unavailable', message, code);
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, type DomainErrorKind, InsufficientCreditsError, RateLimitedError } from '../../lib/errors.js';
+import { DomainError, type DomainErrorKind, InsufficientCreditsError, RateLimitedError, UnavailableError } from '../../lib/errors.js';
 
 /** The one place where errors become HTTP answers (shapes of api.md). */
 
@@ -64,7 +64,9 @@ export function errorReply(error: unknown, requestId: string): { status: number;
         body: { error: { message: error.message, remaining_credits: error.remaining }, code },
       };
     }
-    const headers = error instanceof RateLimitedError ? { 'retry-after': String(error.retryAfterSeconds) } : undefined;
+    const retryAfter =
+      error instanceof RateLimitedError || error instanceof UnavailableError ? error.retryAfterSeconds : undefined;
+    const headers = retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : undefined;
     return { status, body: { error: error.message, code: error.code ?? code }, ...(headers ? { headers } : {}) };
   }
 

@@ -5,6 +5,7 @@ import type { Container } from '../../container.js';
 import { DomainError, InvalidInputError } from '../../lib/errors.js';
 import { normalizeShopDomain } from '../../lib/shop-domain.js';
 import { forgetWebhookEvent, recordWebhookEvent } from '../../modules/shops/webhook-events.js';
+import { refuseContentLengthOver } from '../multipart.js';
 import { responses } from '../schemas.js';
 
 /**
@@ -17,7 +18,8 @@ import { responses } from '../schemas.js';
  * is a few database statements, far inside Shopify's 5 s.
  */
 
-const MAX_BODY = 1024 * 1024;
+/** Lifecycle, purchase and GDPR payloads are a few KB: a small limit bounds what an unsigned body can cost. */
+export const MAX_WEBHOOK_BODY = 256 * 1024;
 
 interface TopicRoute {
   path: string;
@@ -106,12 +108,14 @@ export const webhookRoutes =
   async (app) => {
     // Raw bytes for every content type in this plugin only: the HMAC is over them.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_WEBHOOK_BODY }, (_req, body, done) => done(null, body));
 
     for (const route of ROUTES) {
       app.post(
         route.path,
         {
+          // A declared length over the limit is refused before a byte is buffered (a chunked body is capped while read).
+          onRequest: refuseContentLengthOver(MAX_WEBHOOK_BODY, `Webhook bodies are limited to ${MAX_WEBHOOK_BODY} bytes`),
           schema: {
             tags: ['webhooks'],
             summary: `Shopify webhook ${route.topic}`,
