@@ -35,6 +35,7 @@ import {
 import { createShopifyAuth, type ShopifyAuth } from './adapters/shopify/auth.js';
 import { createShopifyBilling } from './adapters/shopify/billing.js';
 import { DomainError, InvalidInputError } from './lib/errors.js';
+import { createSemaphore, type Semaphore } from './lib/semaphore.js';
 import { withTimeout } from './lib/timeout.js';
 import { createTokenCipher } from './lib/token-cipher.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
@@ -60,6 +61,11 @@ export interface Container {
   purchases: Purchases;
   uploads: Uploads;
   rateLimiter: RateLimiter;
+  /**
+   * The line in front of the API's own sharp work (upload headers, avatars):
+   * sharp runs on libuv's thread pool, which file and DNS I/O share.
+   */
+  imageWork: Semaphore;
   /** Shopify services; null in local mode (no Shopify credentials). */
   shopify: ShopifyServices | null;
   /**
@@ -104,6 +110,14 @@ export interface ContainerOptions {
   /** Sweeper and reconciliation period (tests shorten it). */
   maintenanceIntervalMs?: number;
 }
+
+/** libuv's pool has 4 threads by default (UV_THREADPOOL_SIZE): image work takes at most 2, file and DNS I/O keep the rest. */
+const IMAGE_WORK_SLOTS = 2;
+/**
+ * Beyond this many waiting, image work is a 503 with Retry-After. A waiting upload's bytes are already in
+ * memory (bounded by HTTP_MAX_CONNECTIONS), so the line is long: a burst of uploads waits rather than fails.
+ */
+const IMAGE_WORK_WAITING = 1000;
 
 /** An image `queued` this long without progress lost its enqueue. */
 const STUCK_QUEUED_S = 120;
@@ -196,10 +210,12 @@ export async function createContainer(config: Config, options: ContainerOptions 
       ...(shopify ? { billing: createShopifyBilling(shopify.graphql) } : {}),
     });
 
+    const imageWork = createSemaphore(IMAGE_WORK_SLOTS, IMAGE_WORK_WAITING);
+    const inspect = createImageInspector(config.maxInputPixels);
     const uploads = createUploads({
       db,
       storage,
-      inspect: createImageInspector(config.maxInputPixels),
+      inspect: (data) => imageWork.run(() => inspect(data)),
       enqueue: (imageId) => queue.enqueue(PROCESS_IMAGE, imageId, { imageId }),
       onAccepted: () => metrics.credits.inc({ reason: 'debit' }),
     });
@@ -228,6 +244,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       purchases,
       uploads,
       rateLimiter,
+      imageWork,
       shopify,
       async onPurchaseUpdate(shop, payload) {
         const gid = (payload as { app_purchase_one_time?: { admin_graphql_api_id?: unknown } }).app_purchase_one_time

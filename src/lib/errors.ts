@@ -57,8 +57,8 @@ export class InsufficientCreditsError extends DomainError {
 }
 
 export class PayloadTooLargeError extends DomainError {
-  constructor(message = 'Payload too large') {
-    super('payload_too_large', message);
+  constructor(message = 'Payload too large', code?: string) {
+    super('payload_too_large', message, code);
   }
 }
 

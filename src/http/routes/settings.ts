@@ -101,7 +101,7 @@ export const settingsRoutes =
       async (request) => {
         const shop = shopOf(request);
         const { file } = await readSingleFile(request);
-        const webp = await normalizeAvatar(file.data, c.config.maxInputPixels);
+        const webp = await c.imageWork.run(() => normalizeAvatar(file.data, c.config.maxInputPixels));
         const key = `avatars/${shop}/avatar.webp`;
         await c.storage.put(key, webp, 'image/webp');
         await updateSettings(c.db, shop, { avatarPath: key });
