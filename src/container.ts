@@ -22,7 +22,7 @@ import { createS3Storage } from './adapters/storage/s3.js';
 import { createSupabaseStorage } from './adapters/storage/supabase.js';
 import type { Storage } from './adapters/storage/storage.js';
 import { JOB_TYPES, PROCESS_IMAGE } from './jobs/catalogue.js';
-import { createProcessImageHandler } from './jobs/process-image.js';
+import { createImageGaveUpHandler, createProcessImageHandler } from './jobs/process-image.js';
 import { findStuckImages } from './modules/images/images.js';
 import { createUploads, type Uploads } from './modules/images/upload.js';
 import { createPurchases, type Purchases } from './modules/ledger/purchases.js';
@@ -166,6 +166,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
           concurrency: config.workerConcurrency,
           lockMs: config.queueLockMs,
           shutdownGraceMs: config.workerShutdownGraceMs,
+          maxStalledCount: config.queueMaxStalled,
           onError: onJobError,
         })
       : createEmbeddedQueue({
@@ -225,7 +226,8 @@ export async function createContainer(config: Config, options: ContainerOptions 
       // Images left `queued` (an enqueue lost after commit) or `processing` well past the
       // provider deadline (a lost worker) are enqueued again; the handler resumes or fails them.
       const stuck = await findStuckImages(db, STUCK_QUEUED_S, config.providerTimeoutMs / 1000 + STUCK_PROCESSING_GRACE_S);
-      for (const image of stuck) await queue.enqueue(PROCESS_IMAGE, image.id, { imageId: image.id });
+      // `rerun`: a job the queue ended (its failure unhandled, a lost event) must not make this a no-op.
+      for (const image of stuck) await queue.enqueue(PROCESS_IMAGE, image.id, { imageId: image.id }, { rerun: true });
       const reconciled = await purchases.reconcile();
       return { requeued: stuck.length, reconciled: reconciled.length };
     }
@@ -275,6 +277,10 @@ export async function createContainer(config: Config, options: ContainerOptions 
       },
       runMaintenance,
       async startBackgroundWork() {
+        const onOutcome = (outcome: 'processed' | 'failed' | 'retry', operation: string) => {
+          metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome });
+          if (outcome === 'failed') metrics.credits.inc({ reason: 'refund' });
+        };
         const handlers = {
           [PROCESS_IMAGE]: createProcessImageHandler({
             db,
@@ -283,14 +289,14 @@ export async function createContainer(config: Config, options: ContainerOptions 
             events,
             timeoutMs: config.providerTimeoutMs,
             optimize: optimizePng,
-            onOutcome: (outcome, operation) => {
-              metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome });
-              if (outcome === 'failed') metrics.credits.inc({ reason: 'refund' });
-            },
+            onOutcome,
           }),
         };
         checkHandlers(JOB_TYPES, handlers);
-        await queue.start(countedWhileRunning(handlers, metrics));
+        const imageGaveUp = createImageGaveUpHandler({ db, events, onOutcome });
+        await queue.start(countedWhileRunning(handlers, metrics), async (job, reason) => {
+          if (job.type === PROCESS_IMAGE) await imageGaveUp(job, reason);
+        });
         const every = options.maintenanceIntervalMs ?? 60_000;
         timers.push(setInterval(() => void runMaintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
       },

@@ -46,6 +46,8 @@ export interface Config {
   workerConcurrency: number;
   /** How long a worker owns a running job without renewing it: a killed worker's job runs again after this. */
   queueLockMs: number;
+  /** BullMQ: how many times a job whose worker died is taken again before it is failed (and its image with it). */
+  queueMaxStalled: number;
   /** Prefix of BullMQ's Redis keys (several apps or environments can share one Redis). */
   queuePrefix: string;
   /** On SIGTERM, running jobs get this long to finish before they are handed back to the queue. */
@@ -172,6 +174,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL,
     workerConcurrency: env.WORKER_CONCURRENCY,
     queueLockMs: env.QUEUE_LOCK_MS,
+    queueMaxStalled: env.QUEUE_MAX_STALLED,
     queuePrefix: env.QUEUE_PREFIX,
     workerShutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
     workerPort: env.WORKER_PORT,

@@ -75,6 +75,7 @@ export const envSchema = z.object({
   ),
   WORKER_CONCURRENCY: int(4, 1, 256),
   QUEUE_LOCK_MS: int(60_000, 1000, 3_600_000),
+  QUEUE_MAX_STALLED: int(3, 0, 100),
   QUEUE_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'letters, digits, : _ - only').default('bull')),
   WORKER_SHUTDOWN_GRACE_S: int(25, 0, 3600),
   WORKER_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).optional()),

@@ -2,7 +2,7 @@ import { buffer } from 'node:stream/consumers';
 import type { Db } from '../adapters/db/client.js';
 import type { ImageEvents } from '../adapters/events/image-events.js';
 import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
-import type { JobHandler } from '../adapters/queue/queue.js';
+import type { GaveUpHandler, JobHandler } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
 import { markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
 import { getSettings } from '../modules/shops/settings.js';
@@ -77,5 +77,23 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
       deps.onOutcome?.('retry', image.operation);
       throw err;
     }
+  };
+}
+
+/** What merchants read when the queue gave up on their image (the cause is logged, not shown). */
+export const GAVE_UP_MESSAGE = 'Processing failed; the credit was refunded';
+
+/**
+ * The queue ended an image's job without the handler finishing it (BullMQ
+ * failed it after too many stalls, or retries ran out): the image fails and is
+ * refunded once, like any other failure. An image already finished is left alone.
+ */
+export function createImageGaveUpHandler(deps: Pick<ProcessImageDeps, 'db' | 'events' | 'onOutcome'>): GaveUpHandler {
+  return async (job) => {
+    const imageId = typeof job.payload.imageId === 'string' ? job.payload.imageId : job.id;
+    const row = await markFailed(deps.db, imageId, GAVE_UP_MESSAGE);
+    if (!row) return;
+    deps.onOutcome?.('failed', row.operation);
+    await deps.events.publish(row.shop, row.id).catch(() => {});
   };
 }
