@@ -290,6 +290,8 @@ export async function createContainer(config: Config, options: ContainerOptions 
             timeoutMs: config.providerTimeoutMs,
             optimize: optimizePng,
             onOutcome,
+            // Logged only: a failed image is an expected outcome, not an error to report.
+            onFailure: (err, image) => options.logError?.(err, { image: image.id, operation: image.operation, failed: true }),
           }),
         };
         checkHandlers(JOB_TYPES, handlers);

@@ -17,6 +17,8 @@ export interface ProcessImageDeps {
   /** The optimize_images step (lossless re-compression). */
   optimize: (png: Buffer) => Promise<Buffer>;
   onOutcome?: (outcome: 'processed' | 'failed' | 'retry', operation: string) => void;
+  /** The cause of a failure, for the logs (merchants read a message without internals). */
+  onFailure?: (err: unknown, image: { id: string; operation: string }) => void;
 }
 
 /** Signed input URLs given to a remote provider stay valid this long (the spec asks for at least 1 h). */
@@ -72,8 +74,15 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
       // Shutdown: the image stays `processing` and resumes from the stored provider task id.
       if (ctx.signal.aborted || isProcessingAborted(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      if (err instanceof PermanentProcessingError) return fail(message);
-      if (ctx.attempt >= ctx.maxAttempts) return fail(`Gave up after ${ctx.attempt} attempts: ${message}`);
+      if (err instanceof PermanentProcessingError) {
+        deps.onFailure?.(err, image);
+        return fail(err.publicMessage ?? message);
+      }
+      if (ctx.attempt >= ctx.maxAttempts) {
+        // The last transient error names network internals: logged, not shown.
+        deps.onFailure?.(err, image);
+        return fail(`Processing failed after ${ctx.attempt} attempts; the credit was refunded`);
+      }
       deps.onOutcome?.('retry', image.operation);
       throw err;
     }

@@ -43,6 +43,12 @@ export interface Processor {
 /** Failed task, deadline passed, bad output: no retry, refund. */
 export class PermanentProcessingError extends Error {
   override name = 'PermanentProcessingError';
+  /** What the merchant reads in error_message when the message itself is a detail for the logs. */
+  readonly publicMessage: string | undefined;
+  constructor(message: string, options: { publicMessage?: string } = {}) {
+    super(message);
+    this.publicMessage = options.publicMessage;
+  }
 }
 
 /** 429 storm exhausted / 5xx / connection: the queue may retry later. */
