@@ -4,7 +4,14 @@ import type { ImageEvents } from '../adapters/events/image-events.js';
 import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
 import type { GaveUpHandler, JobHandler } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
-import { markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
+import {
+  clearSubmitIntent,
+  markFailed,
+  markProcessed,
+  markProcessing,
+  recordSubmitIntent,
+  saveProviderTaskId,
+} from '../modules/images/images.js';
 import { getSettings } from '../modules/shops/settings.js';
 
 export interface ProcessImageDeps {
@@ -55,6 +62,9 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
         loadInput: async () => buffer((await deps.storage.get(image.originalPath)).body),
         inputUrl: () => deps.storage.signedUrl(image.originalPath, INPUT_URL_TTL_S),
         providerTaskId: image.providerTaskId,
+        submitIntentRecorded: image.providerSubmitStartedAt !== null && image.providerTaskId === null,
+        recordSubmitIntent: () => recordSubmitIntent(deps.db, image.id),
+        clearSubmitIntent: () => clearSubmitIntent(deps.db, image.id),
         // A provider task that could not be recorded must never be submitted again: fail the image.
         saveProviderTaskId: (taskId) =>
           saveProviderTaskId(deps.db, image.id, taskId).catch((err: unknown) => {

@@ -394,7 +394,19 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
       const resumed = taskId !== null;
       if (taskId === null) {
         if (Date.now() >= job.deadline.getTime()) throw new PermanentProcessingError('provider deadline exceeded');
-        taskId = await submit(job);
+        // A run before this one died while its submit was in flight: a task may exist that we can
+        // never find, and submitting again would pay twice. Same outcome as a submit timeout.
+        if (job.submitIntentRecorded) {
+          throw new SubmitOutcomeUnknownError('a submit was in flight when the previous run stopped; not submitted again');
+        }
+        await job.recordSubmitIntent?.();
+        try {
+          taskId = await submit(job);
+        } catch (err) {
+          // Refused, or never answered before any byte went out: no task exists, a later run may submit.
+          if (!(err instanceof SubmitOutcomeUnknownError)) await job.clearSubmitIntent?.();
+          throw err;
+        }
         await job.saveProviderTaskId(taskId);
       }
       throwIfAborted(job.signal);

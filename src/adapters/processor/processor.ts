@@ -28,6 +28,15 @@ export interface ProcessJob {
   providerTaskId: string | null;
   /** Awaited BEFORE polling starts. */
   saveProviderTaskId(id: string): Promise<void>;
+  /**
+   * A remote provider's submit intent: true when an earlier run recorded one and stored no task id
+   * (it died mid-submit). Optional so local processing needs none of it.
+   */
+  submitIntentRecorded?: boolean;
+  /** Recorded before a submit goes out. */
+  recordSubmitIntent?(): Promise<void>;
+  /** Cleared when the submit surely created nothing (refused, or never reached the provider). */
+  clearSubmitIntent?(): Promise<void>;
   /** PROVIDER_TIMEOUT_S after the job started. */
   deadline: Date;
   /** Shutdown. */
