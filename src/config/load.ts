@@ -39,6 +39,8 @@ export interface Config {
     /** Bodies read before their request is authenticated (JSON, webhooks) at once; more: 503 with Retry-After. */
     maxUnauthenticatedBodies: number;
   };
+  /** GET /images/events in one API process: caps, and the lifetime after which a client reconnects with fresh credentials. */
+  events: { maxPerShop: number; maxTotal: number; maxLifetimeMs: number };
   dataDir: string;
   /** PGlite without dataDir runs in memory (tests). */
   database: { kind: 'pglite'; dataDir?: string } | { kind: 'postgres'; url: string; poolSize?: number };
@@ -166,6 +168,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_S * 1000,
       maxConnections: env.HTTP_MAX_CONNECTIONS,
       maxUnauthenticatedBodies: env.HTTP_MAX_UNAUTHENTICATED_BODIES,
+    },
+    events: {
+      maxPerShop: env.EVENTS_MAX_STREAMS_PER_SHOP,
+      maxTotal: env.EVENTS_MAX_STREAMS,
+      maxLifetimeMs: env.EVENTS_MAX_LIFETIME_S * 1000,
     },
     dataDir,
     database: env.DATABASE_URL

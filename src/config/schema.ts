@@ -56,6 +56,10 @@ export const envSchema = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_S: int(72, 1, 3600),
   HTTP_MAX_CONNECTIONS: int(2000, 1, 1_000_000),
   HTTP_MAX_UNAUTHENTICATED_BODIES: int(64, 1, 100_000),
+  // GET /images/events, per API process.
+  EVENTS_MAX_STREAMS_PER_SHOP: int(10, 1, 10_000),
+  EVENTS_MAX_STREAMS: int(1000, 1, 1_000_000),
+  EVENTS_MAX_LIFETIME_S: int(900, 5, 86_400),
 
   // Database, queue
   DATABASE_URL: z.preprocess(

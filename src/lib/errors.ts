@@ -69,8 +69,12 @@ export class UnsupportedMediaTypeError extends DomainError {
 }
 
 export class RateLimitedError extends DomainError {
-  constructor(readonly retryAfterSeconds: number) {
-    super('rate_limited', 'Rate limit exceeded');
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = 'Rate limit exceeded',
+    code?: string,
+  ) {
+    super('rate_limited', message, code);
   }
 }
 

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Container } from '../../container.js';
+import { SHOP_CLOSED } from '../../adapters/events/image-events.js';
 import { DomainError, InvalidInputError } from '../../lib/errors.js';
 import { normalizeShopDomain } from '../../lib/shop-domain.js';
 import { forgetWebhookEvent, recordWebhookEvent } from '../../modules/shops/webhook-events.js';
@@ -40,7 +41,11 @@ const ROUTES: TopicRoute[] = [
     shopField: 'myshopify_domain',
     handle: async (c, shop, _payload, request, event) => {
       const result = await c.shopify!.lifecycle.uninstall(shop, event);
-      if (!result.stale) request.log.info({ cancelled: result.cancelled }, 'shop uninstalled');
+      if (!result.stale) {
+        request.log.info({ cancelled: result.cancelled }, 'shop uninstalled');
+        // Its event streams end on every API process (they outlived the install).
+        await c.events.publish(shop, SHOP_CLOSED).catch((err: unknown) => request.log.warn({ err }, 'could not close the shop streams'));
+      }
       return result;
     },
   },

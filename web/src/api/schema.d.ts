@@ -815,7 +815,7 @@ export interface paths {
         };
         /**
          * Server-Sent Events: an `image` event each time an image of the shop changes status
-         * @description Each event carries the same object as GET /images/{id}; a heartbeat comment every 15 s.
+         * @description Each event carries the same object as GET /images/{id}; a heartbeat comment every 15 s. The stream ends after 900 s and when the shop is uninstalled: reconnect with fresh credentials. Too many streams: 429 (this shop) or 503 (the server), with Retry-After.
          */
         get: {
             parameters: {
