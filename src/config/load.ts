@@ -39,6 +39,8 @@ export interface Config {
     /** Bodies read before their request is authenticated (JSON, webhooks) at once; more: 503 with Retry-After. */
     maxUnauthenticatedBodies: number;
   };
+  /** Load shedding thresholds (0: off). */
+  pressure: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
   /** GET /images/events in one API process: caps, and the lifetime after which a client reconnects with fresh credentials. */
   events: { maxPerShop: number; maxTotal: number; maxLifetimeMs: number };
   dataDir: string;
@@ -168,6 +170,10 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_S * 1000,
       maxConnections: env.HTTP_MAX_CONNECTIONS,
       maxUnauthenticatedBodies: env.HTTP_MAX_UNAUTHENTICATED_BODIES,
+    },
+    pressure: {
+      maxEventLoopDelayMs: env.PRESSURE_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: env.PRESSURE_MAX_HEAP_MB * 1024 * 1024,
     },
     events: {
       maxPerShop: env.EVENTS_MAX_STREAMS_PER_SHOP,

@@ -13,6 +13,7 @@ import { registerBodyBudget } from './plugins/body-budget.js';
 import { registerCrossSiteCheck } from './plugins/cross-site.js';
 import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerPressure } from './plugins/pressure.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
@@ -172,6 +173,7 @@ export async function buildApp(container: Container): Promise<App> {
   registerErrorHandling(app, container.reportError);
   app.addSchema(ErrorSchema);
   registerMetrics(app, container.metrics);
+  await registerPressure(app, config.pressure);
   await registerSecurity(app, config);
   await app.register(fastifyCookie);
   registerCrossSiteCheck(app, config);
