@@ -30,13 +30,14 @@ import { type Batches, createBatches } from './modules/catalogue/batches.js';
 import { type Automation, createAutomation } from './modules/catalogue/automation.js';
 import { findExpiredOriginals, findUnappliedRuns, markOriginalRemoved } from './modules/catalogue/runs.js';
 import { grantedScopes } from './modules/shops/shops.js';
-import { createProcessImageHandler } from './jobs/process-image.js';
+import { createImageGaveUpHandler, createProcessImageHandler } from './jobs/process-image.js';
 import { findStuckImages } from './modules/images/images.js';
 import { createUploads, type Uploads } from './modules/images/upload.js';
 import { createPurchases, type Purchases } from './modules/ledger/purchases.js';
 import type { AdminGraphqlClient, ShopGraphql } from './adapters/shopify/admin-graphql.js';
 import type { ShopifyAuth } from './adapters/shopify/auth.js';
 import { DomainError, InvalidInputError } from './lib/errors.js';
+import { createSemaphore, type Semaphore } from './lib/semaphore.js';
 import { withTimeout } from './lib/timeout.js';
 import { createTokenCipher } from './lib/token-cipher.js';
 import { type Authenticator, createAuthenticator } from './modules/shops/authenticate.js';
@@ -67,6 +68,11 @@ export interface Container {
   /** products/* webhooks: new media processed once (settings `auto_process`). */
   automation: Automation;
   rateLimiter: RateLimiter;
+  /**
+   * The line in front of the API's own sharp work (upload headers, avatars):
+   * sharp runs on libuv's thread pool, which file and DNS I/O share.
+   */
+  imageWork: Semaphore;
   /** Shopify services; null in local mode (no Shopify credentials). */
   shopify: ShopifyServices | null;
   /**
@@ -111,6 +117,14 @@ export interface ContainerOptions {
   /** Sweeper and reconciliation period (tests shorten it). */
   maintenanceIntervalMs?: number;
 }
+
+/** libuv's pool has 4 threads by default (UV_THREADPOOL_SIZE): image work takes at most 2, file and DNS I/O keep the rest. */
+const IMAGE_WORK_SLOTS = 2;
+/**
+ * Beyond this many waiting, image work is a 503 with Retry-After. A waiting upload's bytes are already in
+ * memory (bounded by HTTP_MAX_CONNECTIONS), so the line is long: a burst of uploads waits rather than fails.
+ */
+const IMAGE_WORK_WAITING = 1000;
 
 /** An image `queued` this long without progress lost its enqueue. */
 const STUCK_QUEUED_S = 120;
@@ -159,6 +173,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
           concurrency: config.workerConcurrency,
           lockMs: config.queueLockMs,
           shutdownGraceMs: config.workerShutdownGraceMs,
+          maxStalledCount: config.queueMaxStalled,
           onError: onJobError,
         })
       : createEmbeddedQueue({
@@ -203,10 +218,12 @@ export async function createContainer(config: Config, options: ContainerOptions 
       ...(shopify ? { billing: (await import('./adapters/shopify/billing.js')).createShopifyBilling(shopify.graphql) } : {}),
     });
 
+    const imageWork = createSemaphore(IMAGE_WORK_SLOTS, IMAGE_WORK_WAITING);
+    const inspect = createImageInspector(config.maxInputPixels);
     const uploads = createUploads({
       db,
       storage,
-      inspect: createImageInspector(config.maxInputPixels),
+      inspect: (data) => imageWork.run(() => inspect(data)),
       // The upload's transaction wrote the job row (the outbox): the queue only has to pick it up.
       enqueue: (imageId) => queue.enqueue(PROCESS_IMAGE, imageId, { imageId }, { recorded: true }),
       onAccepted: () => metrics.credits.inc({ reason: 'debit' }),
@@ -253,7 +270,8 @@ export async function createContainer(config: Config, options: ContainerOptions 
       // Images left `queued` (an enqueue lost after commit) or `processing` well past the
       // provider deadline (a lost worker) are enqueued again; the handler resumes or fails them.
       const stuck = await findStuckImages(db, STUCK_QUEUED_S, config.providerTimeoutMs / 1000 + STUCK_PROCESSING_GRACE_S);
-      for (const image of stuck) await queue.enqueue(PROCESS_IMAGE, image.id, { imageId: image.id });
+      // `rerun`: a job the queue ended (its failure unhandled, a lost event) must not make this a no-op.
+      for (const image of stuck) await queue.enqueue(PROCESS_IMAGE, image.id, { imageId: image.id }, { rerun: true });
       // Processed catalogue results whose apply job was lost; batches whose page job was.
       for (const run of await findUnappliedRuns(db, STUCK_QUEUED_S)) {
         await queue.enqueue(APPLY_MEDIA, applyJobId(run.imageId), { imageId: run.imageId, mode: run.apply });
@@ -285,6 +303,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
       batches,
       automation,
       rateLimiter,
+      imageWork,
       shopify,
       async onPurchaseUpdate(shop, payload) {
         const gid = (payload as { app_purchase_one_time?: { admin_graphql_api_id?: unknown } }).app_purchase_one_time
@@ -315,6 +334,10 @@ export async function createContainer(config: Config, options: ContainerOptions 
       },
       runMaintenance,
       async startBackgroundWork() {
+        const onOutcome = (outcome: 'processed' | 'failed' | 'retry', operation: string) => {
+          metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome });
+          if (outcome === 'failed') metrics.credits.inc({ reason: 'refund' });
+        };
         const handlers = {
           [PROCESS_IMAGE]: createProcessImageHandler({
             db,
@@ -323,10 +346,9 @@ export async function createContainer(config: Config, options: ContainerOptions 
             events,
             timeoutMs: config.providerTimeoutMs,
             optimize: optimizePng,
-            onOutcome: (outcome, operation) => {
-              metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome });
-              if (outcome === 'failed') metrics.credits.inc({ reason: 'refund' });
-            },
+            onOutcome,
+            // Logged only: a failed image is an expected outcome, not an error to report.
+            onFailure: (err, image) => options.logError?.(err, { image: image.id, operation: image.operation, failed: true }),
             prepare: async (image, signal) => {
               try {
                 await catalogue.prepareSource(image, signal);
@@ -352,7 +374,13 @@ export async function createContainer(config: Config, options: ContainerOptions 
           [BATCH_PAGE]: createBatchPageHandler({ batches }),
         };
         checkHandlers(JOB_TYPES, handlers);
-        await queue.start(countedWhileRunning(handlers, metrics));
+        const imageGaveUp = createImageGaveUpHandler({ db, events, onOutcome });
+        await queue.start(countedWhileRunning(handlers, metrics), async (job, reason) => {
+          if (job.type !== PROCESS_IMAGE) return;
+          await imageGaveUp(job, reason);
+          const imageId = typeof job.payload.imageId === 'string' ? job.payload.imageId : job.id;
+          await batches.onImageChanged(imageId);
+        });
         const every = options.maintenanceIntervalMs ?? 60_000;
         timers.push(setInterval(() => void runMaintenance().catch((err: unknown) => logError(err, { maintenance: true })), every));
       },

@@ -29,7 +29,20 @@ export interface Config {
     /** The dashboard: the CORS origin and redirect target. Default: the built-in one at BACKEND_URL/app. */
     frontendUrl: string;
     trustProxy: boolean | number | string[];
+    /** Header, whole-request, socket-idle and keep-alive timeouts (ms): a slow client cannot hold a socket. */
+    headersTimeoutMs: number;
+    requestTimeoutMs: number;
+    idleTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    /** Sockets beyond this are closed at once. */
+    maxConnections: number;
+    /** Bodies read before their request is authenticated (JSON, webhooks) at once; more: 503 with Retry-After. */
+    maxUnauthenticatedBodies: number;
   };
+  /** Load shedding thresholds (0: off). */
+  pressure: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number };
+  /** GET /images/events in one API process: caps, and the lifetime after which a client reconnects with fresh credentials. */
+  events: { maxPerShop: number; maxTotal: number; maxLifetimeMs: number };
   dataDir: string;
   /** PGlite without dataDir runs in memory (tests). */
   database: { kind: 'pglite'; dataDir?: string } | { kind: 'postgres'; url: string; poolSize?: number };
@@ -37,6 +50,8 @@ export interface Config {
   workerConcurrency: number;
   /** How long a worker owns a running job without renewing it: a killed worker's job runs again after this. */
   queueLockMs: number;
+  /** BullMQ: how many times a job whose worker died is taken again before it is failed (and its image with it). */
+  queueMaxStalled: number;
   /** Prefix of BullMQ's Redis keys (several apps or environments can share one Redis). */
   queuePrefix: string;
   /** On SIGTERM, running jobs get this long to finish before they are handed back to the queue. */
@@ -141,6 +156,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError('TOKEN_ENCRYPTION_KEY_PREVIOUS: each key must be 32 bytes, base64-encoded');
   }
 
+  if (env.HTTP_HEADERS_TIMEOUT_S > env.HTTP_REQUEST_TIMEOUT_S) {
+    throw new ConfigError('HTTP_HEADERS_TIMEOUT_S: must not exceed HTTP_REQUEST_TIMEOUT_S');
+  }
   const backendUrl = stripSlash(env.BACKEND_URL ?? `http://localhost:${env.PORT}`);
   return {
     nodeEnv: env.NODE_ENV,
@@ -151,6 +169,21 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       backendUrl,
       frontendUrl: stripSlash(env.FRONTEND_URL ?? `${backendUrl}/app`),
       trustProxy: parseTrustProxy(env.TRUST_PROXY),
+      headersTimeoutMs: env.HTTP_HEADERS_TIMEOUT_S * 1000,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_S * 1000,
+      idleTimeoutMs: env.HTTP_IDLE_TIMEOUT_S * 1000,
+      keepAliveTimeoutMs: env.HTTP_KEEP_ALIVE_TIMEOUT_S * 1000,
+      maxConnections: env.HTTP_MAX_CONNECTIONS,
+      maxUnauthenticatedBodies: env.HTTP_MAX_UNAUTHENTICATED_BODIES,
+    },
+    pressure: {
+      maxEventLoopDelayMs: env.PRESSURE_MAX_EVENT_LOOP_DELAY_MS,
+      maxHeapUsedBytes: env.PRESSURE_MAX_HEAP_MB * 1024 * 1024,
+    },
+    events: {
+      maxPerShop: env.EVENTS_MAX_STREAMS_PER_SHOP,
+      maxTotal: env.EVENTS_MAX_STREAMS,
+      maxLifetimeMs: env.EVENTS_MAX_LIFETIME_S * 1000,
     },
     dataDir,
     database: env.DATABASE_URL
@@ -159,6 +192,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     redisUrl: env.REDIS_URL,
     workerConcurrency: env.WORKER_CONCURRENCY,
     queueLockMs: env.QUEUE_LOCK_MS,
+    queueMaxStalled: env.QUEUE_MAX_STALLED,
     queuePrefix: env.QUEUE_PREFIX,
     workerShutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_S * 1000,
     workerPort: env.WORKER_PORT,

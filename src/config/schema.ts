@@ -49,6 +49,20 @@ export const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   TRUST_PROXY: z.preprocess(emptyToUndefined, z.string().default('false')),
+  // Slow clients (docs/runbook.md, "Slow clients"): every bound is in seconds except the counts.
+  HTTP_HEADERS_TIMEOUT_S: int(10, 1, 300),
+  HTTP_REQUEST_TIMEOUT_S: int(120, 1, 3600),
+  HTTP_IDLE_TIMEOUT_S: int(30, 1, 3600),
+  HTTP_KEEP_ALIVE_TIMEOUT_S: int(72, 1, 3600),
+  HTTP_MAX_CONNECTIONS: int(2000, 1, 1_000_000),
+  HTTP_MAX_UNAUTHENTICATED_BODIES: int(64, 1, 100_000),
+  // Load shedding (503 UNDER_PRESSURE); 0 turns a check off.
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: int(0, 0, 600_000),
+  PRESSURE_MAX_HEAP_MB: int(0, 0, 1_000_000),
+  // GET /images/events, per API process.
+  EVENTS_MAX_STREAMS_PER_SHOP: int(10, 1, 10_000),
+  EVENTS_MAX_STREAMS: int(1000, 1, 1_000_000),
+  EVENTS_MAX_LIFETIME_S: int(900, 5, 86_400),
 
   // Database, queue
   DATABASE_URL: z.preprocess(
@@ -68,6 +82,7 @@ export const envSchema = z.object({
   ),
   WORKER_CONCURRENCY: int(4, 1, 256),
   QUEUE_LOCK_MS: int(60_000, 1000, 3_600_000),
+  QUEUE_MAX_STALLED: int(3, 0, 100),
   QUEUE_PREFIX: z.preprocess(emptyToUndefined, z.string().regex(/^[A-Za-z0-9:_-]{1,64}$/, 'letters, digits, : _ - only').default('bull')),
   WORKER_SHUTDOWN_GRACE_S: int(25, 0, 3600),
   WORKER_PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).optional()),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ServerOptions } from 'node:http';
 import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -8,8 +9,11 @@ import type { Config } from '../config/load.js';
 import type { Container } from '../container.js';
 import { redactUrl } from '../lib/redact.js';
 import { registerAuth, verifiedShopOf } from './plugins/auth.js';
+import { registerBodyBudget } from './plugins/body-budget.js';
+import { registerCrossSiteCheck } from './plugins/cross-site.js';
 import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
+import { registerPressure } from './plugins/pressure.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
 import { registerSecurity } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
@@ -79,6 +83,37 @@ export function trustProxyOption(value: Config['http']['trustProxy']): FastifySe
   return value;
 }
 
+/** The answer to a malformed or too-slow request, written straight to its socket. */
+function clientErrorAnswer(code: string | undefined): { status: number; reason: string; body: { error: string; code: string } } {
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, reason: 'Request Header Fields Too Large', body: { error: 'Request header fields too large', code: 'HEADERS_TOO_LARGE' } };
+  }
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return { status: 408, reason: 'Request Timeout', body: { error: 'Request timeout', code: 'REQUEST_TIMEOUT' } };
+  }
+  return { status: 400, reason: 'Bad Request', body: { error: 'Bad request', code: 'BAD_REQUEST' } };
+}
+
+/**
+ * Node's HTTP timeouts, so a client that sends headers or a body slowly (or
+ * nothing at all) cannot hold a socket: the header block and the whole request
+ * each have a deadline, a silent socket is closed, and so is an idle keep-alive
+ * one. Node checks the first two every connectionsCheckingInterval (30 s by
+ * default): a quarter of the shorter deadline keeps them close to exact.
+ */
+export function serverTimeouts(http: Config['http']): Pick<
+  FastifyServerOptions,
+  'requestTimeout' | 'connectionTimeout' | 'keepAliveTimeout'
+> & { http: ServerOptions } {
+  const checkEveryMs = Math.max(250, Math.min(30_000, Math.floor(Math.min(http.headersTimeoutMs, http.requestTimeoutMs) / 4)));
+  return {
+    requestTimeout: http.requestTimeoutMs,
+    connectionTimeout: http.idleTimeoutMs,
+    keepAliveTimeout: http.keepAliveTimeoutMs,
+    http: { headersTimeout: http.headersTimeoutMs, requestTimeout: http.requestTimeoutMs, connectionsCheckingInterval: checkEveryMs },
+  };
+}
+
 export async function buildApp(container: Container): Promise<App> {
   const { config } = container;
   const options: FastifyServerOptions = {
@@ -90,17 +125,14 @@ export async function buildApp(container: Container): Promise<App> {
       return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID();
     },
     bodyLimit: 1024 * 1024,
+    ...serverTimeouts(config.http),
     // Every request gets a 4xx JSON answer for malformed HTTP too (not only a closed socket).
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return;
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify(
-        status === 431
-          ? { error: 'Request header fields too large', code: 'HEADERS_TOO_LARGE' }
-          : { error: 'Bad request', code: 'BAD_REQUEST' },
-      );
+      const { status, reason, body: answer } = clientErrorAnswer(err.code);
+      const body = JSON.stringify(answer);
       socket.end(
-        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `HTTP/1.1 ${status} ${reason}\r\n` +
           `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
           `Connection: close\r\n\r\n${body}`,
       );
@@ -114,6 +146,7 @@ export async function buildApp(container: Container): Promise<App> {
     },
   };
   const app = Fastify(options).withTypeProvider<TypeBoxTypeProvider>();
+  app.server.maxConnections = config.http.maxConnections;
 
   // Every route this app serves (for the test that /docs lists them all).
   const routes: Array<{ method: string; url: string }> = [];
@@ -141,8 +174,11 @@ export async function buildApp(container: Container): Promise<App> {
   registerErrorHandling(app, container.reportError);
   app.addSchema(ErrorSchema);
   registerMetrics(app, container.metrics);
+  await registerPressure(app, config.pressure);
   await registerSecurity(app, config);
   await app.register(fastifyCookie);
+  registerCrossSiteCheck(app, config);
+  registerBodyBudget(app, config.http.maxUnauthenticatedBodies);
   registerAuth(app, container.auth);
   registerRateLimit(app, {
     limiter: container.rateLimiter,

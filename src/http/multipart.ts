@@ -9,10 +9,13 @@ const MULTIPART_OVERHEAD = 64 * 1024;
  * before any of the body is read (a streamed body is capped while reading).
  */
 export function refuseBodiesOver(fileLimitBytes: number, message: string) {
+  return refuseContentLengthOver(fileLimitBytes + MULTIPART_OVERHEAD, message);
+}
+
+/** An onRequest hook: a declared Content-Length over `limitBytes` is a 413 before any of the body is read. */
+export function refuseContentLengthOver(limitBytes: number, message: string) {
   return async (request: FastifyRequest): Promise<void> => {
-    if (Number(request.headers['content-length']) > fileLimitBytes + MULTIPART_OVERHEAD) {
-      throw new PayloadTooLargeError(message);
-    }
+    if (Number(request.headers['content-length']) > limitBytes) throw new PayloadTooLargeError(message);
   };
 }
 

@@ -2,9 +2,17 @@ import { buffer } from 'node:stream/consumers';
 import type { Db } from '../adapters/db/client.js';
 import type { ImageEvents } from '../adapters/events/image-events.js';
 import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
-import type { JobHandler } from '../adapters/queue/queue.js';
+import type { GaveUpHandler, JobHandler } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
-import { type ImageRow, markFailed, markProcessed, markProcessing, saveProviderTaskId } from '../modules/images/images.js';
+import {
+  clearSubmitIntent,
+  type ImageRow,
+  markFailed,
+  markProcessed,
+  markProcessing,
+  recordSubmitIntent,
+  saveProviderTaskId,
+} from '../modules/images/images.js';
 import { getSettings } from '../modules/shops/settings.js';
 
 export interface ProcessImageDeps {
@@ -26,6 +34,8 @@ export interface ProcessImageDeps {
   onProcessed?: (image: ImageRow) => Promise<void>;
   /** Runs once the image failed (and was refunded). */
   onFailed?: (image: ImageRow) => Promise<void>;
+  /** The cause of a failure, for the logs (merchants read a message without internals). */
+  onFailure?: (err: unknown, image: { id: string; operation: string }) => void;
 }
 
 /** Signed input URLs given to a remote provider stay valid this long (the spec asks for at least 1 h). */
@@ -65,6 +75,9 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
         loadInput: async () => buffer((await deps.storage.get(image.originalPath)).body),
         inputUrl: () => deps.storage.signedUrl(image.originalPath, INPUT_URL_TTL_S),
         providerTaskId: image.providerTaskId,
+        submitIntentRecorded: image.providerSubmitStartedAt !== null && image.providerTaskId === null,
+        recordSubmitIntent: () => recordSubmitIntent(deps.db, image.id),
+        clearSubmitIntent: () => clearSubmitIntent(deps.db, image.id),
         // A provider task that could not be recorded must never be submitted again: fail the image.
         saveProviderTaskId: (taskId) =>
           saveProviderTaskId(deps.db, image.id, taskId).catch((err: unknown) => {
@@ -87,10 +100,35 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
       // Shutdown: the image stays `processing` and resumes from the stored provider task id.
       if (ctx.signal.aborted || isProcessingAborted(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);
-      if (err instanceof PermanentProcessingError) return fail(message);
-      if (ctx.attempt >= ctx.maxAttempts) return fail(`Gave up after ${ctx.attempt} attempts: ${message}`);
+      if (err instanceof PermanentProcessingError) {
+        deps.onFailure?.(err, image);
+        return fail(err.publicMessage ?? message);
+      }
+      if (ctx.attempt >= ctx.maxAttempts) {
+        // The last transient error names network internals: logged, not shown.
+        deps.onFailure?.(err, image);
+        return fail(`Processing failed after ${ctx.attempt} attempts; the credit was refunded`);
+      }
       deps.onOutcome?.('retry', image.operation);
       throw err;
     }
+  };
+}
+
+/** What merchants read when the queue gave up on their image (the cause is logged, not shown). */
+export const GAVE_UP_MESSAGE = 'Processing failed; the credit was refunded';
+
+/**
+ * The queue ended an image's job without the handler finishing it (BullMQ
+ * failed it after too many stalls, or retries ran out): the image fails and is
+ * refunded once, like any other failure. An image already finished is left alone.
+ */
+export function createImageGaveUpHandler(deps: Pick<ProcessImageDeps, 'db' | 'events' | 'onOutcome'>): GaveUpHandler {
+  return async (job) => {
+    const imageId = typeof job.payload.imageId === 'string' ? job.payload.imageId : job.id;
+    const row = await markFailed(deps.db, imageId, GAVE_UP_MESSAGE);
+    if (!row) return;
+    deps.onOutcome?.('failed', row.operation);
+    await deps.events.publish(row.shop, row.id).catch(() => {});
   };
 }

@@ -38,6 +38,12 @@ export class UnauthenticatedError extends DomainError {
   }
 }
 
+export class ForbiddenError extends DomainError {
+  constructor(message = 'Forbidden', code?: string) {
+    super('forbidden', message, code);
+  }
+}
+
 export class NotFoundError extends DomainError {
   constructor(message = 'Not found') {
     super('not_found', message);
@@ -51,8 +57,8 @@ export class InsufficientCreditsError extends DomainError {
 }
 
 export class PayloadTooLargeError extends DomainError {
-  constructor(message = 'Payload too large') {
-    super('payload_too_large', message);
+  constructor(message = 'Payload too large', code?: string) {
+    super('payload_too_large', message, code);
   }
 }
 
@@ -63,14 +69,23 @@ export class UnsupportedMediaTypeError extends DomainError {
 }
 
 export class RateLimitedError extends DomainError {
-  constructor(readonly retryAfterSeconds: number) {
-    super('rate_limited', 'Rate limit exceeded');
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = 'Rate limit exceeded',
+    code?: string,
+  ) {
+    super('rate_limited', message, code);
   }
 }
 
 export class UnavailableError extends DomainError {
-  constructor(message = 'Service unavailable') {
-    super('unavailable', message);
+  constructor(
+    message = 'Service unavailable',
+    code?: string,
+    /** Sent as Retry-After when set. */
+    readonly retryAfterSeconds?: number,
+  ) {
+    super('unavailable', message, code);
   }
 }
 

@@ -171,4 +171,22 @@ describe('hostile input on every route', () => {
     checkAnswer(redirect, 'confirm with CRLF');
     if (redirect !== 'refused-by-client') expect(String(redirect.headers.location ?? '')).not.toContain('evil');
   });
+
+  it('a cross-site post with the session cookie is a 403 CROSS_SITE_REQUEST on every state-changing route', async () => {
+    const posts = t.app.routeList.filter((r) => ['POST', 'PUT', 'PATCH', 'DELETE'].includes(r.method));
+    expect(posts.length).toBeGreaterThan(3);
+    for (const route of posts) {
+      for (const headers of [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+        const res = await send({
+          method: route.method as 'POST',
+          url: fillPath(route.url, 'x'),
+          headers: { cookie, 'content-type': 'application/json', ...headers },
+          payload: '{}',
+        });
+        if (res === 'refused-by-client') continue;
+        expect(res.statusCode, `${route.method} ${route.url}`).toBe(403);
+        expect((res.json() as { code: string }).code).toBe('CROSS_SITE_REQUEST');
+      }
+    }
+  });
 });

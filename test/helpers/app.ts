@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,6 +7,7 @@ import { type Container, createContainer } from '../../src/container.js';
 import { type App, buildApp } from '../../src/http/app.js';
 import type { DatabaseOptions } from '../../src/adapters/db/client.js';
 import { type DbKind, freshDatabaseOptions } from './db.js';
+import { deleteRedisKeys } from './redis-keys.js';
 
 export interface TestApp {
   app: App;
@@ -43,12 +45,22 @@ export async function createTestApp(
   } = {},
 ): Promise<TestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'app-test-'));
+  // With Redis, BullMQ's keys get a prefix of this app's own, removed on close (the machine's Redis is shared).
+  const redisUrl = opts.env?.REDIS_URL;
+  const queuePrefix = redisUrl && !opts.env?.QUEUE_PREFIX ? `test-app-${randomUUID()}` : undefined;
   const { options, cleanup } = opts.database
     ? { options: opts.database, cleanup: async () => {} }
     : await freshDatabaseOptions(opts.db ?? 'pglite');
   const config: Config = {
     // No shutdown grace unless a test asks: close() interrupts running jobs at once.
-    ...loadConfig({ DATA_DIR: dataDir, LOG_LEVEL: 'silent', WORKER_SHUTDOWN_GRACE_S: '0', ...GENEROUS_RATE_LIMITS, ...opts.env }),
+    ...loadConfig({
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'silent',
+      WORKER_SHUTDOWN_GRACE_S: '0',
+      ...GENEROUS_RATE_LIMITS,
+      ...(queuePrefix ? { QUEUE_PREFIX: queuePrefix } : {}),
+      ...opts.env,
+    }),
     database: options,
   };
   const container = await createContainer(config, {
@@ -67,6 +79,7 @@ export async function createTestApp(
       await app.close();
       await container.close();
       await cleanup();
+      if (redisUrl && queuePrefix) await deleteRedisKeys(redisUrl, `${queuePrefix}:*`).catch(() => {});
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

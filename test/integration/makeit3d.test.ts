@@ -491,3 +491,50 @@ describe('the fake MakeIt3D itself', () => {
     expect((await sharp(Buffer.from(await asset.arrayBuffer())).metadata()).hasAlpha).toBe(true);
   });
 });
+
+describe('MakeIt3D adapter: the submit intent', () => {
+  function intentJob(extra: Partial<ProcessJob> = {}) {
+    const events: string[] = [];
+    const made = makeJob('upscale', {
+      recordSubmitIntent: async () => {
+        events.push(`record:${fake.stats.submitRequests}`);
+      },
+      clearSubmitIntent: async () => {
+        events.push(`clear:${fake.stats.submitRequests}`);
+      },
+      ...extra,
+    });
+    return { ...made, events };
+  }
+
+  it('is recorded before the submit goes out and kept once the task exists', async () => {
+    const { job, events, log } = intentJob();
+    await client().process(job);
+    expect(events).toEqual(['record:0']);
+    expect(log.saved).toHaveLength(1);
+  });
+
+  it('an intent left by an earlier run without a task id fails at once, without a submit', async () => {
+    const { job, events } = intentJob({ submitIntentRecorded: true });
+    const err = await rejection(client().process(job));
+    expect(err).toBeInstanceOf(SubmitOutcomeUnknownError);
+    expect(fake.stats.submitRequests).toBe(0);
+    expect(events).toEqual([]);
+  });
+
+  it('is cleared when every submit was refused (no task exists), so the queue may run it again', async () => {
+    fake.controls.submit5xx = 100;
+    const { job, events } = intentJob();
+    const err = await rejection(client({ submitAttempts: 2 }).process(job));
+    expect(err).toBeInstanceOf(TransientProcessingError);
+    expect(events).toEqual(['record:0', 'clear:2']);
+  });
+
+  it('is kept when the submit timed out (a task may exist)', async () => {
+    fake.controls.submitHang = 1;
+    const { job, events } = intentJob();
+    const err = await rejection(client({ requestTimeoutMs: 200 }).process(job));
+    expect(err).toBeInstanceOf(SubmitOutcomeUnknownError);
+    expect(events).toEqual(['record:0']);
+  });
+});

@@ -7,6 +7,7 @@ import { createEmbeddedQueue } from '../../src/adapters/queue/embedded.js';
 import { checkHandlers, type JobContext, type JobQueue, PermanentJobError } from '../../src/adapters/queue/queue.js';
 import { DB_KINDS, openTestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/process.js';
+import { deleteRedisKeys } from '../helpers/redis-keys.js';
 import { REDIS_TEST_URL, redisAvailable } from '../helpers/services.js';
 
 /** Records every run of every job, and lets a test decide what each run does. */
@@ -131,10 +132,10 @@ describe.each(DB_KINDS)('embedded queue on %s', (kind) => {
 });
 
 describe.runIf(redisAvailable)('BullMQ queue on Redis', () => {
-  const queueName = `test-${randomUUID()}`;
-  queueContract('contract', async () =>
-    createBullQueue({ redisUrl: REDIS_TEST_URL, concurrency: 2, queueName: `${queueName}-${randomUUID()}` }),
-  );
+  // A prefix of this suite's own, deleted afterwards: nothing is left in the shared Redis.
+  const prefix = `test-queue-${randomUUID()}`;
+  afterAll(() => deleteRedisKeys(REDIS_TEST_URL, `${prefix}:*`));
+  queueContract('contract', async () => createBullQueue({ redisUrl: REDIS_TEST_URL, concurrency: 2, prefix, queueName: `q-${randomUUID()}` }));
 });
 
 describe('the job catalogue check', () => {

@@ -117,6 +117,12 @@ export const images = pgTable(
     originalPath: text('original_path').notNull(),
     processedPath: text('processed_path'),
     providerTaskId: text('provider_task_id').unique('images_provider_task_id'),
+    /**
+     * Set just before a provider submit goes out, cleared when it surely created nothing. Set with no
+     * task id on a later run: a worker died mid-submit, the outcome is unknown, so the image fails
+     * (refunded) rather than being submitted (and paid for) twice.
+     */
+    providerSubmitStartedAt: timestamp('provider_submit_started_at', { withTimezone: true }),
     attempts: integer('attempts').notNull().default(0),
     errorMessage: text('error_message'),
     /** Finishing options (modules/images/finishing.ts), resolved at acceptance; null: none (a plain result). */

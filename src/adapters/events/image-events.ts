@@ -14,6 +14,9 @@ export interface ImageEvents {
 
 const CHANNEL = 'image-events';
 
+/** Published in place of an image id: the shop is gone (uninstalled), its open streams end. */
+export const SHOP_CLOSED = 'shop-closed';
+
 function localBus() {
   const bus = new EventEmitter();
   bus.setMaxListeners(0); // one listener per open SSE stream

@@ -22,6 +22,9 @@ export interface LocalProcessorOptions {
   maxMaskPixels?: number;
 }
 
+/** A pipeline (decode, resize, encode) of an accepted image takes seconds; far past that it is a decoder bomb. */
+export const JOB_DECODE_TIMEOUT_S = 120;
+
 /**
  * The embedded processor: sharp only, offline. Every output is a PNG. Bad
  * input (not an image, too many pixels) is a PermanentProcessingError: a retry
@@ -31,7 +34,9 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
   const limitInputPixels = options.maxInputPixels;
   const maxOutputPixels = options.maxOutputPixels ?? options.maxInputPixels;
   const maxBytes = Math.floor((options.downscaleMaxMb ?? 2) * 1024 * 1024);
-  const open = (input: Buffer) => sharp(input, { limitInputPixels, failOn: 'error' }).rotate();
+  // The request only read the header: a file that decodes too slowly fails here (no retry), not in the API.
+  const open = (input: Buffer) =>
+    sharp(input, { limitInputPixels, failOn: 'error' }).timeout({ seconds: JOB_DECODE_TIMEOUT_S }).rotate();
 
   async function size(input: Buffer): Promise<{ width: number; height: number }> {
     // rotate() applied: read the oriented size from a raw decode header

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { outboundFetch, OutboundRefusedError, OutboundTooLargeError } from '../outbound/fetch.js';
 import {
   type Operation,
   PermanentProcessingError,
@@ -87,18 +88,25 @@ export function submitBody(operation: Operation, imageId: string, inputUrl: stri
  */
 export function checkAssetUrl(raw: unknown, baseUrl: string): URL {
   if (typeof raw !== 'string' || raw.length === 0 || raw.length > 4096) {
-    throw new PermanentProcessingError('provider returned no usable asset_url');
+    throw assetError('provider returned no usable asset_url');
   }
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new PermanentProcessingError('provider returned a malformed asset_url');
+    throw assetError('provider returned a malformed asset_url');
   }
-  if (url.username || url.password) throw new PermanentProcessingError('asset_url with credentials refused');
+  if (url.username || url.password) throw assetError('asset_url with credentials refused');
   if (url.protocol === 'https:') return url;
   if (url.protocol === 'http:' && url.host === new URL(baseUrl).host) return url;
-  throw new PermanentProcessingError(`asset_url refused: only https (or the provider's own host) is allowed`);
+  throw assetError(`asset_url refused: only https (or the provider's own host) is allowed`);
+}
+
+/** What a merchant reads when the provider's result could not be fetched; the detail goes to the logs. */
+export const ASSET_PUBLIC_MESSAGE = "The provider's result could not be downloaded; the credit was refunded";
+
+function assetError(detail: string): PermanentProcessingError {
+  return new PermanentProcessingError(detail, { publicMessage: ASSET_PUBLIC_MESSAGE });
 }
 
 class HttpAnswer {
@@ -131,6 +139,8 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
   const pollErrorBackoff = options.pollErrorBackoffMs ?? { base: 2_000, max: 30_000 };
   const downloadAttempts = options.downloadAttempts ?? 3;
   const random = options.random ?? Math.random;
+  /** The provider's own origin (configured by the operator): exempt from the public-address rule. */
+  const providerOrigin = new URL(baseUrl).origin;
 
   const report = (op: Operation, call: 'submit' | 'poll' | 'download', started: number, outcome: string) => {
     try {
@@ -306,66 +316,50 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
     }
   }
 
-  /** Fetches the asset with manual, re-checked redirects and a streaming size cap. */
+  /**
+   * Fetches the asset through the outbound-fetch helper: every hop's URL is
+   * checked by checkAssetUrl and every address it connects to must be public
+   * (the provider's own configured origin excepted), the size is capped while
+   * streaming. 5xx, 429, timeouts and connection errors are retried.
+   */
   async function download(job: ProcessJob, assetUrl: string): Promise<Buffer> {
     let lastError = '';
     for (let attempt = 0; attempt < downloadAttempts; attempt++) {
       if (attempt > 0) await sleep(backoff(attempt - 1, pollErrorBackoff), job.signal);
       const started = performance.now();
-      const timeout = AbortSignal.timeout(downloadTimeoutMs);
-      const signal = job.signal ? AbortSignal.any([timeout, job.signal]) : timeout;
       try {
-        let url = checkAssetUrl(assetUrl, baseUrl);
-        let res: Response;
-        for (let hops = 0; ; hops++) {
-          res = await fetch(url, { redirect: 'manual', signal });
-          if (res.status >= 300 && res.status < 400 && res.headers.get('location')) {
-            await res.body?.cancel();
-            if (hops >= 3) throw new PermanentProcessingError('asset download: too many redirects');
-            url = checkAssetUrl(new URL(res.headers.get('location')!, url).toString(), baseUrl);
-            continue;
-          }
-          break;
-        }
+        const res = await outboundFetch(checkAssetUrl(assetUrl, baseUrl), {
+          checkUrl: (url) => void checkAssetUrl(url.toString(), baseUrl),
+          trustedOrigins: [providerOrigin],
+          maxBytes: maxAssetBytes,
+          timeoutMs: downloadTimeoutMs,
+          maxRedirects: 3,
+          ...(job.signal ? { signal: job.signal } : {}),
+        });
+        report(job.operation, 'download', started, res.status === 200 ? 'ok' : String(res.status));
+        if (res.status === 200) return res.body;
         if (res.status >= 500 || res.status === 429) {
-          await res.body?.cancel();
-          report(job.operation, 'download', started, String(res.status));
           lastError = `HTTP ${res.status}`;
           continue;
         }
-        if (res.status !== 200) {
-          await res.body?.cancel();
-          report(job.operation, 'download', started, String(res.status));
-          throw new PermanentProcessingError(`asset download refused (HTTP ${res.status})`);
-        }
-        const declared = Number(res.headers.get('content-length') ?? NaN);
-        if (Number.isFinite(declared) && declared > maxAssetBytes) {
-          await res.body?.cancel();
-          report(job.operation, 'download', started, 'too_large');
-          throw new PermanentProcessingError(`asset too large (${declared} bytes, limit ${maxAssetBytes})`);
-        }
-        const chunks: Buffer[] = [];
-        let total = 0;
-        const reader = res.body!.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          total += value.byteLength;
-          if (total > maxAssetBytes) {
-            await reader.cancel();
-            report(job.operation, 'download', started, 'too_large');
-            throw new PermanentProcessingError(`asset too large (over ${maxAssetBytes} bytes)`);
-          }
-          chunks.push(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
-        }
-        report(job.operation, 'download', started, 'ok');
-        return Buffer.concat(chunks, total);
+        throw assetError(`asset download refused (HTTP ${res.status})`);
       } catch (err) {
         if (err instanceof PermanentProcessingError) throw err;
-        const why = classify(err, timeout, job.signal);
-        report(job.operation, 'download', started, why.kind);
-        if (why.kind === 'aborted') throw new ProcessingAbortedError();
-        lastError = why.kind === 'connection' ? `connection error (${why.code})` : 'timeout';
+        if (job.signal?.aborted) {
+          report(job.operation, 'download', started, 'aborted');
+          throw new ProcessingAbortedError();
+        }
+        if (err instanceof OutboundTooLargeError) {
+          report(job.operation, 'download', started, 'too_large');
+          throw assetError(err.message.replace(/^body/, 'asset'));
+        }
+        if (err instanceof OutboundRefusedError) {
+          report(job.operation, 'download', started, 'refused');
+          throw assetError(`asset download refused: ${err.message}`);
+        }
+        const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
+        report(job.operation, 'download', started, timedOut ? 'timeout' : 'connection');
+        lastError = timedOut ? 'timeout' : `connection error (${(err as { code?: string }).code ?? (err as Error).name})`;
       }
     }
     throw new TransientProcessingError(`asset download failed: ${lastError}`);
@@ -400,7 +394,19 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
       const resumed = taskId !== null;
       if (taskId === null) {
         if (Date.now() >= job.deadline.getTime()) throw new PermanentProcessingError('provider deadline exceeded');
-        taskId = await submit(job);
+        // A run before this one died while its submit was in flight: a task may exist that we can
+        // never find, and submitting again would pay twice. Same outcome as a submit timeout.
+        if (job.submitIntentRecorded) {
+          throw new SubmitOutcomeUnknownError('a submit was in flight when the previous run stopped; not submitted again');
+        }
+        await job.recordSubmitIntent?.();
+        try {
+          taskId = await submit(job);
+        } catch (err) {
+          // Refused, or never answered before any byte went out: no task exists, a later run may submit.
+          if (!(err instanceof SubmitOutcomeUnknownError)) await job.clearSubmitIntent?.();
+          throw err;
+        }
         await job.saveProviderTaskId(taskId);
       }
       throwIfAborted(job.signal);

@@ -28,6 +28,15 @@ export interface ProcessJob {
   providerTaskId: string | null;
   /** Awaited BEFORE polling starts. */
   saveProviderTaskId(id: string): Promise<void>;
+  /**
+   * A remote provider's submit intent: true when an earlier run recorded one and stored no task id
+   * (it died mid-submit). Optional so local processing needs none of it.
+   */
+  submitIntentRecorded?: boolean;
+  /** Recorded before a submit goes out. */
+  recordSubmitIntent?(): Promise<void>;
+  /** Cleared when the submit surely created nothing (refused, or never reached the provider). */
+  clearSubmitIntent?(): Promise<void>;
   /** PROVIDER_TIMEOUT_S after the job started. */
   deadline: Date;
   /** Shutdown. */
@@ -43,6 +52,12 @@ export interface Processor {
 /** Failed task, deadline passed, bad output: no retry, refund. */
 export class PermanentProcessingError extends Error {
   override name = 'PermanentProcessingError';
+  /** What the merchant reads in error_message when the message itself is a detail for the logs. */
+  readonly publicMessage: string | undefined;
+  constructor(message: string, options: { publicMessage?: string } = {}) {
+    super(message);
+    this.publicMessage = options.publicMessage;
+  }
 }
 
 /** 429 storm exhausted / 5xx / connection: the queue may retry later. */

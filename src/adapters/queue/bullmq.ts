@@ -1,6 +1,6 @@
 import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { withTimeout } from '../../lib/timeout.js';
-import { type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
+import { type GaveUpHandler, type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
 
 export interface BullQueueOptions {
   /** Connection options for BullMQ's own connections (it needs blocking ones of its own). */
@@ -15,6 +15,8 @@ export interface BullQueueOptions {
   /** On close, running jobs get this long to finish; then they are aborted and handed back to the queue. */
   shutdownGraceMs?: number;
   onError?: (err: unknown, job: { id: string; type: string }) => void;
+  /** How many times a job whose worker died is taken again before BullMQ fails it (default 3). */
+  maxStalledCount?: number;
 }
 
 /** How long close() waits, past the grace period, for aborted jobs and for Redis before cutting the connections. */
@@ -61,7 +63,12 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
 
   return {
     kind: 'bullmq',
-    async enqueue(type, id, payload) {
+    async enqueue(type, id, payload, options) {
+      if (options?.rerun) {
+        // BullMQ ignores an add whose id it still keeps (completed or failed): that job must go first.
+        const ended = await queue.getJob(id);
+        if (ended && ((await ended.isFailed()) || (await ended.isCompleted()))) await ended.remove();
+      }
       await queue.add(type, payload, {
         jobId: id,
         attempts: maxAttempts,
@@ -70,7 +77,7 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
         removeOnFail: { age: 7 * 24 * 3600 },
       });
     },
-    async start(handlers: Record<string, JobHandler>) {
+    async start(handlers: Record<string, JobHandler>, onGaveUp?: GaveUpHandler) {
       if (worker) return;
       worker = new Worker(
         name,
@@ -99,11 +106,23 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
           concurrency: opts.concurrency,
           lockDuration: opts.lockMs ?? 60_000,
           stalledInterval: opts.lockMs ?? 60_000,
-          maxStalledCount: 3,
+          maxStalledCount: opts.maxStalledCount ?? 3,
         },
       );
       worker.on('error', () => {});
-      worker.on('failed', (job, err) => opts.onError?.(err, { id: job?.id ?? '-', type: job?.name ?? '-' }));
+      // 'failed' comes for every failed attempt, and also when BullMQ itself fails a job without running
+      // the handler (stalled more than maxStalledCount: its workers kept dying on it). Once the job has
+      // really ended failed, whatever it was doing must end too (the image fails and is refunded).
+      worker.on('failed', (job, err) => {
+        opts.onError?.(err, { id: job?.id ?? '-', type: job?.name ?? '-' });
+        if (!job?.id || !onGaveUp) return;
+        void job
+          .getState()
+          .then(async (state) => {
+            if (state === 'failed') await onGaveUp({ type: job.name, id: job.id!, payload: (job.data ?? {}) as Record<string, unknown> }, err.message);
+          })
+          .catch((failure: unknown) => opts.onError?.(failure, { id: job.id!, type: job.name }));
+      });
     },
     async check() {
       await queue.getJobCounts('waiting'); // a real round trip to Redis

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../db/client.js';
 import { jobs } from '../db/schema.js';
-import { backoffMs, type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
+import { backoffMs, type GaveUpHandler, type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
 
 export interface EmbeddedQueueOptions {
   db: Db;
@@ -72,7 +72,7 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
       where id = ${id}`);
   }
 
-  async function run(job: Claimed, handler: JobHandler) {
+  async function run(job: Claimed, handler: JobHandler, onGaveUp?: GaveUpHandler) {
     const renew = setInterval(() => {
       void db
         .execute(sql`update jobs set locked_until = now() + make_interval(secs => ${leaseMs / 1000}) where id = ${job.id}`)
@@ -89,6 +89,7 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
       } else if (err instanceof PermanentJobError || job.attempts >= maxAttempts) {
         opts.onError?.(err, job);
         await finish(job.id, 'failed', message);
+        await onGaveUp?.({ type: job.type, id: job.id, payload: job.payload }, message);
       } else {
         opts.onError?.(err, job);
         await retryLater(job.id, backoffMs(job.attempts), message, true);
@@ -98,7 +99,7 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
     }
   }
 
-  async function workerLoop(handlers: Record<string, JobHandler>) {
+  async function workerLoop(handlers: Record<string, JobHandler>, onGaveUp?: GaveUpHandler) {
     while (!draining) {
       let job: Claimed | null = null;
       try {
@@ -109,7 +110,7 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
       if (job) {
         const handler = handlers[job.type];
         if (!handler) await finish(job.id, 'failed', `no handler for ${job.type}`);
-        else await run(job, handler).catch((err: unknown) => opts.onError?.(err, job!));
+        else await run(job, handler, onGaveUp).catch((err: unknown) => opts.onError?.(err, job!));
         continue;
       }
       await new Promise<void>((resolve) => {
@@ -126,15 +127,25 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
 
   return {
     kind: 'embedded',
-    async enqueue(type, id, payload, opts) {
-      if (!opts?.recorded) await db.insert(jobs).values({ id, type, payload }).onConflictDoNothing();
+    async enqueue(type, id, payload, options) {
+      const insert = db.insert(jobs).values({ id, type, payload });
+      if (options?.rerun) {
+        // A job that ended runs again from the start; a queued or active one is left as it is.
+        await insert.onConflictDoUpdate({
+          target: jobs.id,
+          set: { status: 'queued', attempts: 0, runAt: sql`now()`, lockedUntil: null, updatedAt: sql`now()` },
+          setWhere: sql`${jobs.status} in ('completed', 'failed')`,
+        });
+      } else if (!options?.recorded) {
+        await insert.onConflictDoNothing();
+      }
       idle.values().next().value?.();
     },
-    async start(handlers) {
+    async start(handlers, onGaveUp) {
       if (started) return;
       started = true;
       for (let i = 0; i < opts.concurrency; i++) {
-        const loop = workerLoop(handlers);
+        const loop = workerLoop(handlers, onGaveUp);
         running.add(loop);
         void loop.finally(() => running.delete(loop));
       }

@@ -6,18 +6,26 @@ export interface JobContext {
   signal: AbortSignal;
 }
 
+/** The queue ended a job without a handler finishing it; `reason` is for the logs. */
+export type GaveUpHandler = (job: { type: string; id: string; payload: Record<string, unknown> }, reason: string) => Promise<void>;
+
 export type JobHandler = (payload: Record<string, unknown>, ctx: JobContext) => Promise<void>;
 
 /** The queue port: at-least-once delivery, one job per id. */
 export interface JobQueue {
   readonly kind: 'embedded' | 'bullmq';
   /**
-   * Idempotent by id: enqueueing an id twice runs it once. `recorded`: the caller committed the
-   * job's row in `jobs` itself (in the transaction that created the work), so none is written again.
+   * Idempotent by id: enqueueing an id twice runs it once. With `rerun`, a job of that id that already
+   * ended in the queue (completed or failed) is replaced, so it runs again (the sweeper's repair).
+   * `recorded`: the caller committed the job's row in `jobs` itself (in the transaction that created
+   * the work), so none is written again.
    */
-  enqueue(type: string, id: string, payload: Record<string, unknown>, opts?: { recorded?: boolean }): Promise<void>;
-  /** Starts consuming with exactly one handler per job type. */
-  start(handlers: Record<string, JobHandler>): Promise<void>;
+  enqueue(type: string, id: string, payload: Record<string, unknown>, options?: { rerun?: boolean; recorded?: boolean }): Promise<void>;
+  /**
+   * Starts consuming with exactly one handler per job type. `onGaveUp` runs when the queue ends a job
+   * without its handler having finished it (BullMQ: stalled past maxStalledCount, retries spent).
+   */
+  start(handlers: Record<string, JobHandler>, onGaveUp?: GaveUpHandler): Promise<void>;
   check(): Promise<void>;
   /** Where one job is; `unknown` when the queue has no such job (or has dropped it). */
   state(id: string): Promise<'waiting' | 'active' | 'delayed' | 'completed' | 'failed' | 'unknown'>;

@@ -1,5 +1,12 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, type DomainErrorKind, InsufficientCreditsError, MissingScopesError, RateLimitedError } from '../../lib/errors.js';
+import {
+  DomainError,
+  type DomainErrorKind,
+  InsufficientCreditsError,
+  MissingScopesError,
+  RateLimitedError,
+  UnavailableError,
+} from '../../lib/errors.js';
 
 /** The one place where errors become HTTP answers (shapes of api.md). */
 
@@ -69,7 +76,9 @@ export function errorReply(error: unknown, requestId: string): { status: number;
     if (error instanceof MissingScopesError) {
       return { status, body: { error: error.message, code: error.code ?? code, scopes: error.scopes } };
     }
-    const headers = error instanceof RateLimitedError ? { 'retry-after': String(error.retryAfterSeconds) } : undefined;
+    const retryAfter =
+      error instanceof RateLimitedError || error instanceof UnavailableError ? error.retryAfterSeconds : undefined;
+    const headers = retryAfter !== undefined ? { 'retry-after': String(retryAfter) } : undefined;
     return { status, body: { error: error.message, code: error.code ?? code }, ...(headers ? { headers } : {}) };
   }
 

@@ -2,13 +2,15 @@ import fastifyMultipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
-import { InvalidInputError, NotFoundError } from '../../lib/errors.js';
+import { SHOP_CLOSED } from '../../adapters/events/image-events.js';
+import { InvalidInputError, NotFoundError, RateLimitedError, UnavailableError } from '../../lib/errors.js';
 import { dashboardStats, getShopImage, type ImageRow, listImages } from '../../modules/images/images.js';
 import { chooseOperation } from '../../modules/images/operations.js';
 import { getSettings } from '../../modules/shops/settings.js';
 import { IMAGE_STATUSES } from '../../adapters/db/schema.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { readSingleFile, refuseBodiesOver } from '../multipart.js';
+import { createStreamRegistry } from '../stream-registry.js';
 import { shopOf } from '../plugins/auth.js';
 import { SIGNED_URL_TTL_S } from './files.js';
 import { responses, StrictObject } from '../schemas.js';
@@ -41,6 +43,10 @@ export function imageJson(row: ImageRow) {
 }
 
 const HEARTBEAT_MS = 15_000;
+/** The SSE `retry:` hint: reconnect soon after the server ends a stream (lifetime, shutdown). */
+const RECONNECT_HINT_MS = 2000;
+/** Retry-After of a refused stream. */
+const STREAM_RETRY_AFTER_S = 5;
 /** Gallery URLs are shown at once: an hour is plenty, and they are not the 7-day compat ones. */
 const GALLERY_URL_TTL_S = 3600;
 
@@ -183,10 +189,8 @@ export const imageRoutes =
     );
 
     // Open event streams end when the server closes, so a graceful shutdown does not wait on them.
-    const openStreams = new Set<() => void>();
-    app.addHook('preClose', async () => {
-      for (const end of openStreams) end();
-    });
+    const streams = createStreamRegistry({ perShop: c.config.events.maxPerShop, total: c.config.events.maxTotal });
+    app.addHook('preClose', async () => streams.closeAll());
 
     app.get(
       '/images/events',
@@ -197,7 +201,9 @@ export const imageRoutes =
           summary: 'Server-Sent Events: `image`, `media` and `batch` events of the shop',
           description:
             '`image` carries the same object as GET /images/{id}; `media` `{id, state, image_id}` for a product media; ' +
-            '`batch` the object of GET /batches/{id}. A heartbeat comment every 15 s.',
+            '`batch` the object of GET /batches/{id}. A heartbeat comment every 15 s. ' +
+            `The stream ends after ${c.config.events.maxLifetimeMs / 1000} s and when the shop is uninstalled: ` +
+            'reconnect with fresh credentials. Too many streams: 429 (this shop) or 503 (the server), with Retry-After.',
           security: AUTHENTICATED,
           produces: ['text/event-stream'],
         },
@@ -205,6 +211,11 @@ export const imageRoutes =
       async (request, reply) => {
         const shop = shopOf(request);
         const raw = reply.raw;
+        // `end` (below) is hoisted; it runs only once the stream is open.
+        const slot = streams.open(shop, () => end());
+        if (slot === 'shop_full') throw new RateLimitedError(STREAM_RETRY_AFTER_S, 'Too many open event streams for this shop', 'TOO_MANY_STREAMS');
+        if (slot === 'full') throw new UnavailableError('Too many event streams, retry shortly', 'BUSY', STREAM_RETRY_AFTER_S);
+        const { release } = slot;
         // Headers set by earlier hooks (CORS, request id, security) go out with the stream.
         raw.writeHead(200, {
           ...(reply.getHeaders() as Record<string, string>),
@@ -213,13 +224,15 @@ export const imageRoutes =
           connection: 'keep-alive',
           'x-accel-buffering': 'no',
         });
-        raw.write(': connected\n\n');
+        // `retry:` tells an EventSource how soon to come back after the server ends the stream.
+        raw.write(`retry: ${RECONNECT_HINT_MS}\n: connected\n\n`);
         reply.hijack();
         const send = (event: string, data: unknown) => {
           if (!raw.destroyed) raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
         };
         // Ids on the feed: an image's (with its product media's event when it has one), or `batch:{id}`.
         const unsubscribe = c.events.subscribe(shop, (id) => {
+          if (id === SHOP_CLOSED) return end();
           const batchId = /^batch:(.+)$/.exec(id)?.[1];
           const work = batchId
             ? c.batches.get(shop, batchId).then((batch) => send('batch', batch))
@@ -232,14 +245,16 @@ export const imageRoutes =
           void work.catch(() => {});
         });
         const heartbeat = setInterval(() => raw.write(': heartbeat\n\n'), HEARTBEAT_MS);
-        const end = () => {
+        // Past its lifetime the stream ends: the session token it was opened with has long expired.
+        const lifetime = setTimeout(() => end(), c.config.events.maxLifetimeMs);
+        function end() {
           clearInterval(heartbeat);
+          clearTimeout(lifetime);
           unsubscribe();
+          release();
           if (!raw.writableEnded) raw.end();
-        };
+        }
         raw.on('close', end);
-        openStreams.add(end);
-        raw.on('close', () => openStreams.delete(end));
       },
     );
 
@@ -256,7 +271,8 @@ export const imageRoutes =
           summary: 'Counts by status and the 5 newest processed images',
           security: AUTHENTICATED,
           body: StrictObject({
-            shop: Type.Optional(Type.String({ maxLength: 255, description: 'Ignored: the session names the shop' })),
+            // The legacy dashboard sends its whole shop state here (an object): any JSON type, ignored.
+            shop: Type.Optional(Type.Unknown({ description: 'Ignored (any JSON type): the session names the shop' })),
           }),
           response: responses({
             200: Type.Object({

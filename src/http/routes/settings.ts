@@ -91,6 +91,10 @@ export const settingsRoutes =
             background_removal: Type.Optional(Type.Boolean()),
             optimize_images: Type.Optional(Type.Boolean()),
             auto_process: Type.Optional(AutoProcessBody),
+            // The legacy dashboard always echoes the avatar back; it is changed only by POST /settings/avatar.
+            avatar_path: Type.Optional(
+              Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], { description: 'Ignored: see POST /settings/avatar' }),
+            ),
           }),
           response: responses({ 200: Type.Object({ success: Type.Literal(true), data: SettingsSchema }) }),
         },
@@ -126,7 +130,7 @@ export const settingsRoutes =
       async (request) => {
         const shop = shopOf(request);
         const { file } = await readSingleFile(request);
-        const webp = await normalizeAvatar(file.data, c.config.maxInputPixels);
+        const webp = await c.imageWork.run(() => normalizeAvatar(file.data, c.config.maxInputPixels));
         const key = `avatars/${shop}/avatar.webp`;
         await c.storage.put(key, webp, 'image/webp');
         await updateSettings(c.db, shop, { avatarPath: key });

@@ -2,9 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Container } from '../../container.js';
+import { SHOP_CLOSED } from '../../adapters/events/image-events.js';
 import { DomainError, InvalidInputError } from '../../lib/errors.js';
 import { normalizeShopDomain } from '../../lib/shop-domain.js';
 import { forgetWebhookEvent, recordWebhookEvent } from '../../modules/shops/webhook-events.js';
+import { refuseContentLengthOver } from '../multipart.js';
 import { responses } from '../schemas.js';
 
 /**
@@ -17,7 +19,8 @@ import { responses } from '../schemas.js';
  * is a few database statements, far inside Shopify's 5 s.
  */
 
-const MAX_BODY = 1024 * 1024;
+/** Lifecycle, purchase and GDPR payloads are a few KB: a small limit bounds what an unsigned body can cost. */
+export const MAX_WEBHOOK_BODY = 256 * 1024;
 
 interface TopicRoute {
   path: string;
@@ -38,7 +41,11 @@ const ROUTES: TopicRoute[] = [
     shopField: 'myshopify_domain',
     handle: async (c, shop, _payload, request, event) => {
       const result = await c.shopify!.lifecycle.uninstall(shop, event);
-      if (!result.stale) request.log.info({ cancelled: result.cancelled }, 'shop uninstalled');
+      if (!result.stale) {
+        request.log.info({ cancelled: result.cancelled }, 'shop uninstalled');
+        // Its event streams end on every API process (they outlived the install).
+        await c.events.publish(shop, SHOP_CLOSED).catch((err: unknown) => request.log.warn({ err }, 'could not close the shop streams'));
+      }
       return result;
     },
   },
@@ -118,12 +125,14 @@ export const webhookRoutes =
   async (app) => {
     // Raw bytes for every content type in this plugin only: the HMAC is over them.
     app.removeAllContentTypeParsers();
-    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_BODY }, (_req, body, done) => done(null, body));
+    app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_WEBHOOK_BODY }, (_req, body, done) => done(null, body));
 
     for (const route of ROUTES) {
       app.post(
         route.path,
         {
+          // A declared length over the limit is refused before a byte is buffered (a chunked body is capped while read).
+          onRequest: refuseContentLengthOver(MAX_WEBHOOK_BODY, `Webhook bodies are limited to ${MAX_WEBHOOK_BODY} bytes`),
           schema: {
             tags: ['webhooks'],
             summary: `Shopify webhook ${route.topic}`,

@@ -37,6 +37,19 @@ export async function saveProviderTaskId(db: DbOrTx, id: string, taskId: string)
     .where(and(eq(images.id, id), sql`${images.providerTaskId} is null`));
 }
 
+/** A provider submit is about to go out (see images.providerSubmitStartedAt). */
+export async function recordSubmitIntent(db: DbOrTx, id: string): Promise<void> {
+  await db
+    .update(images)
+    .set({ providerSubmitStartedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(and(eq(images.id, id), sql`${images.providerTaskId} is null`));
+}
+
+/** The submit surely created no task (refused or never sent): a later run may submit again. */
+export async function clearSubmitIntent(db: DbOrTx, id: string): Promise<void> {
+  await db.update(images).set({ providerSubmitStartedAt: null }).where(eq(images.id, id));
+}
+
 export async function markProcessed(db: DbOrTx, id: string, processedPath: string): Promise<ImageRow | null> {
   const [row] = await db
     .update(images)
@@ -109,6 +122,7 @@ const imageColumns = {
   originalPath: images.originalPath,
   processedPath: images.processedPath,
   providerTaskId: images.providerTaskId,
+  providerSubmitStartedAt: images.providerSubmitStartedAt,
   attempts: images.attempts,
   errorMessage: images.errorMessage,
   options: images.options,

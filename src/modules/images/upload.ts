@@ -109,6 +109,9 @@ export function createUploads(deps: UploadDeps) {
     let answer: UploadAnswer;
     try {
       answer = await deps.db.transaction(async (tx) => {
+        // The key is claimed before the debit: a concurrent request with the same key waits on this row
+        // (or finds it) and answers with ours, instead of racing us for the last credit.
+        if (key) await tx.insert(idempotencyKeys).values({ shop: input.shop, key, statusCode: 202, response: {} });
         const spent = await debit(tx, { shop: input.shop, reference: id }, IMAGE_COST);
         if (!spent.applied) throw new Error('a new image id cannot have been debited before');
         await tx.insert(images).values({ id, shop: input.shop, operation: input.operation, status: 'queued', filename, originalPath });
@@ -121,7 +124,12 @@ export function createUploads(deps: UploadDeps) {
           celery_job_id: id,
           remaining_credits: spent.balanceAfter,
         };
-        if (key) await tx.insert(idempotencyKeys).values({ shop: input.shop, key, statusCode: 202, response: body });
+        if (key) {
+          await tx
+            .update(idempotencyKeys)
+            .set({ response: body })
+            .where(and(eq(idempotencyKeys.shop, input.shop), eq(idempotencyKeys.key, key)));
+        }
         return body;
       });
     } catch (err) {

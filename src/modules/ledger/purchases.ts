@@ -75,7 +75,8 @@ export function createPurchases(deps: PurchaseDeps) {
       .returning({ id: creditPending.id });
     const pendingId = row!.id;
     const returnUrl = deps.confirmUrl(plan.id, pendingId);
-    if (deps.sandbox) return { confirmationUrl: returnUrl, pendingId };
+    // `sandbox=true` tells the legacy dashboard to keep the purchase in its frame; the server never reads it.
+    if (deps.sandbox) return { confirmationUrl: `${returnUrl}&sandbox=true`, pendingId };
 
     if (!deps.billing) throw new Error('billing gateway missing with sandbox off');
     const created = await deps.billing.createPurchase(shop, {

@@ -815,7 +815,7 @@ export interface paths {
         };
         /**
          * Server-Sent Events: `image`, `media` and `batch` events of the shop
-         * @description `image` carries the same object as GET /images/{id}; `media` `{id, state, image_id}` for a product media; `batch` the object of GET /batches/{id}. A heartbeat comment every 15 s.
+         * @description `image` carries the same object as GET /images/{id}; `media` `{id, state, image_id}` for a product media; `batch` the object of GET /batches/{id}. A heartbeat comment every 15 s. The stream ends after 900 s and when the shop is uninstalled: reconnect with fresh credentials. Too many streams: 429 (this shop) or 503 (the server), with Retry-After.
          */
         get: {
             parameters: {
@@ -863,8 +863,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description Ignored: the session names the shop */
-                        shop?: string;
+                        /** @description Ignored (any JSON type): the session names the shop */
+                        shop?: unknown;
                     };
                 };
             };
@@ -1681,6 +1681,8 @@ export interface paths {
                             /** @description Read-only, ignored */
                             paused_at?: string | null;
                         };
+                        /** @description Ignored: see POST /settings/avatar */
+                        avatar_path?: string | null;
                     };
                 };
             };

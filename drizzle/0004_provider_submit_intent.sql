@@ -1,0 +1,1 @@
+ALTER TABLE "images" ADD COLUMN "provider_submit_started_at" timestamp with time zone;

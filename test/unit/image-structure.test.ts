@@ -1,0 +1,66 @@
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { checkJpeg, checkPng, checkWebp, MAX_JPEG_SCANS } from '../../src/adapters/images/structure.js';
+import { createSemaphore } from '../../src/lib/semaphore.js';
+import { productShot } from '../helpers/images.js';
+import { countScans, manyScanJpeg, progressiveJpeg } from '../helpers/jpeg-bomb.js';
+
+describe('cheap image structure checks', () => {
+  it('a baseline and a normal progressive JPEG pass; their scans are counted', async () => {
+    expect(checkJpeg(await productShot(640, 480, 'jpeg'))).toBeNull();
+    const progressive = await progressiveJpeg();
+    expect(countScans(progressive)).toBeGreaterThan(5);
+    expect(checkJpeg(progressive)).toBeNull();
+    expect(checkJpeg(progressive, countScans(progressive) - 1)).toBe('too_many_scans');
+  });
+
+  it('a JPEG with thousands of scans is too_many_scans, found in milliseconds', async () => {
+    const bomb = await manyScanJpeg(3000);
+    const started = performance.now();
+    expect(checkJpeg(bomb)).toBe('too_many_scans');
+    expect(checkJpeg(await manyScanJpeg(MAX_JPEG_SCANS))).toBe('too_many_scans');
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+
+  it('cut-short images are truncated', async () => {
+    const jpeg = await progressiveJpeg();
+    expect(checkJpeg(jpeg.subarray(0, jpeg.length - 200))).toBe('truncated');
+    expect(checkJpeg(jpeg.subarray(0, 3))).toBe('truncated');
+    const png = await productShot(64, 64, 'png');
+    expect(checkPng(png)).toBeNull();
+    expect(checkPng(png.subarray(0, png.length - 20))).toBe('truncated');
+    const webp = await sharp(await productShot(64, 64, 'png')).webp().toBuffer();
+    expect(checkWebp(webp)).toBeNull();
+    expect(checkWebp(webp.subarray(0, webp.length - 10))).toBe('truncated');
+  });
+});
+
+describe('the image-work semaphore', () => {
+  it('runs at most its slots at once, queues the rest in order and refuses past the line', async () => {
+    const sem = createSemaphore(2, 3);
+    let running = 0;
+    let peak = 0;
+    const order: number[] = [];
+    const releases: Array<() => void> = [];
+    const task = (n: number) =>
+      sem.run(async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise<void>((resolve) => releases.push(resolve));
+        order.push(n);
+        running--;
+      });
+    const tasks = [1, 2, 3, 4, 5].map(task);
+    await expect(task(6)).rejects.toMatchObject({ kind: 'unavailable', code: 'BUSY', retryAfterSeconds: 1 });
+    expect(sem.running).toBe(2);
+    expect(sem.waiting).toBe(3);
+    while (order.length < 5) {
+      await new Promise((r) => setImmediate(r));
+      releases.shift()?.();
+    }
+    await Promise.all(tasks);
+    expect(peak).toBe(2);
+    expect(order).toEqual([1, 2, 3, 4, 5]);
+    expect(sem.running).toBe(0);
+  });
+});
