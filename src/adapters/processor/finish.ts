@@ -50,7 +50,7 @@ async function contactShadow(object: Buffer, box: Box): Promise<{ input: Buffer;
   const alpha = await sharp(object)
     .extractChannel(3)
     .resize(box.width, band, { fit: 'fill' })
-    .extend({ top: margin, bottom: margin, left: margin, right: margin, background: 0 })
+    .extend({ top: margin, bottom: margin, left: margin, right: margin, background: '#000000' })
     .blur(blur)
     .linear(0.45, 0)
     .raw()

@@ -4,11 +4,12 @@ import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
 import { AVATAR_MAX_BYTES, normalizeAvatar } from '../../adapters/images/avatar.js';
 import { NotFoundError } from '../../lib/errors.js';
-import { getSettings, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
+import { FINISHING_KEYS, type Finishing, resolveFinishing } from '../../modules/images/finishing.js';
+import { getSettings, shopFinishing, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
 import { readSingleFile, refuseBodiesOver } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
 import { SIGNED_URL_TTL_S } from './files.js';
-import { responses, StrictObject } from '../schemas.js';
+import { FinishingOptionsSchema, responses, StrictObject } from '../schemas.js';
 import { AUTHENTICATED } from '../security-schemes.js';
 
 
@@ -18,6 +19,9 @@ const SettingsSchema = Type.Object({
   optimize_images: Type.Boolean({ description: 'Results get maximum PNG compression; an upload without operation is downscaled' }),
   avatar_path: Type.Union([Type.String(), Type.Null()], { description: 'A signed URL of the avatar, or null' }),
   updated_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  finishing: Type.Required(Type.Object(FinishingOptionsSchema.properties), {
+    description: 'Finishing defaults of remove-bg uploads (docs/api.md, Finishing options), complete',
+  }),
 });
 const UrlAnswer = Type.Object({ url: Type.String() });
 
@@ -35,6 +39,7 @@ export const settingsRoutes =
         optimize_images: s.optimizeImages,
         avatar_path: s.avatarPath ? await c.storage.signedUrl(s.avatarPath, SIGNED_URL_TTL_S) : null,
         updated_at: s.updatedAt ? s.updatedAt.toISOString() : null,
+        finishing: shopFinishing(s),
       };
     }
 
@@ -66,14 +71,26 @@ export const settingsRoutes =
           body: StrictObject({
             background_removal: Type.Optional(Type.Boolean()),
             optimize_images: Type.Optional(Type.Boolean()),
+            finishing: Type.Optional(
+              StrictObject(FinishingOptionsSchema.properties, 'Finishing defaults to change; a field left out keeps its value'),
+            ),
           }),
           response: responses({ 200: Type.Object({ success: Type.Literal(true), data: SettingsSchema }) }),
         },
       },
       async (request) => {
         const shop = shopOf(request);
-        const { background_removal, optimize_images } = request.body;
+        const { background_removal, optimize_images, finishing } = request.body;
+        let savedFinishing: Partial<Finishing> | undefined;
+        if (finishing) {
+          // merged over what is saved, then checked as a whole (jpeg needs an opaque background): 400 INVALID_FINISHING
+          const current = await getSettings(c.db, shop);
+          const merged = { ...current.finishing, ...finishing };
+          const resolved = resolveFinishing(merged);
+          savedFinishing = Object.fromEntries(FINISHING_KEYS.filter((k) => k in merged).map((k) => [k, resolved[k]]));
+        }
         const saved = await updateSettings(c.db, shop, {
+          ...(savedFinishing ? { finishing: savedFinishing } : {}),
           ...(background_removal !== undefined ? { backgroundRemoval: background_removal } : {}),
           ...(optimize_images !== undefined ? { optimizeImages: optimize_images } : {}),
         });
