@@ -105,7 +105,7 @@ describe('finishing options end to end (embedded mode, the segmentation model)',
 
   it('bad finishing values are a 400 INVALID_FINISHING and debit nothing', async () => {
     const before = ((await t.app.inject({ url: '/credits/me', headers: { cookie } })).json() as { credits: number }).credits;
-    for (const fields of [
+    const bad: Array<Record<string, string>> = [
       { background: 'white' },
       { background: '#12345' },
       { padding: '41' },
@@ -114,7 +114,8 @@ describe('finishing options end to end (embedded mode, the segmentation model)',
       { shadow: 'hard' },
       { format: 'gif' },
       { format: 'jpeg' }, // on a transparent background
-    ]) {
+    ];
+    for (const fields of bad) {
       const res = await upload(scenes[0]!.input, fields);
       expect(res.statusCode, JSON.stringify(fields)).toBe(400);
       expect((res.json() as { code: string }).code).toBe('INVALID_FINISHING');
