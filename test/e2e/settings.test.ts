@@ -36,6 +36,7 @@ describe.each(DB_KINDS)('settings and avatar on %s', (db) => {
       optimize_images: false,
       avatar_path: null,
       updated_at: null,
+      finishing: { background: 'transparent', framing: 'none', padding: 8, shadow: 'none', format: 'png' },
     });
   });
 
