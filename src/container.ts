@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { FastifyServerOptions } from 'fastify';
 import type { Redis, RedisOptions } from 'ioredis';
-import type { Config } from './config/load.js';
+import { type Config, ConfigError } from './config/load.js';
 import { type Database, type Db, openDatabase } from './adapters/db/client.js';
 import { createMemoryImageEvents, createRedisImageEvents, type ImageEvents } from './adapters/events/image-events.js';
 import { createImageInspector, imageDimensions } from './adapters/images/inspect.js';
@@ -190,6 +190,7 @@ export async function createContainer(config: Config, options: ContainerOptions 
     const processor = createProcessor(config, {
       onProviderCall: (operation, call, seconds) => metrics.providerLatency.observe({ operation, call }, seconds),
     });
+    if (processor.close) closers.unshift(() => processor.close!());
     const rateLimiter = await createRateLimiter(config, closers);
 
     const shopify = config.shopify.mode === 'shopify' ? await createShopify(config, database.db, storage) : null;
@@ -334,6 +335,10 @@ export async function createContainer(config: Config, options: ContainerOptions 
       },
       runMaintenance,
       async startBackgroundWork() {
+        // Only processes that run jobs load the model: a bad REMOVE_BG_MODEL stops them here.
+        await processor.start?.().catch((err: unknown) => {
+          throw new ConfigError(`REMOVE_BG_MODEL: cannot load ${config.removeBg.modelPath}: ${firstLine(err)}`);
+        });
         const onOutcome = (outcome: 'processed' | 'failed' | 'retry', operation: string) => {
           metrics.jobs.inc({ type: `${PROCESS_IMAGE}:${operation}`, outcome });
           if (outcome === 'failed') metrics.credits.inc({ reason: 'refund' });
@@ -511,3 +516,5 @@ async function createStorage(config: Config): Promise<Storage> {
       return (await import('./adapters/storage/supabase.js')).createSupabaseStorage(config.storage);
   }
 }
+
+const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.trim();

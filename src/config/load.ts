@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultModelPath } from '../adapters/processor/remove-bg/model-path.js';
 import { envSchema, type Env } from './schema.js';
 import { fromShopifyCli, startedByShopifyCli } from './shopify-cli.js';
 
@@ -96,6 +98,8 @@ export interface Config {
   providerTimeoutMs: number;
   maxUploadBytes: number;
   maxInputPixels: number;
+  /** The local remove-bg model (REMOVE_BG_*); a bad file fails the start of a process that runs jobs. */
+  removeBg: { modelPath: string; threads: number; concurrency: number };
   credits: { currency: string; plans: Plan[]; freeCredits: number; sandbox: boolean };
   rateLimit: {
     default: { burst: number; burstWindowS: number; sustained: number; sustainedWindowS: number };
@@ -220,6 +224,11 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     providerTimeoutMs: env.PROVIDER_TIMEOUT_S * 1000,
     maxUploadBytes: Math.floor(env.MAX_UPLOAD_MB * 1024 * 1024),
     maxInputPixels: env.MAX_INPUT_PIXELS,
+    removeBg: {
+      modelPath: modelPath(env.REMOVE_BG_MODEL),
+      threads: env.REMOVE_BG_THREADS ?? Math.min(4, availableParallelism()),
+      concurrency: env.REMOVE_BG_CONCURRENCY,
+    },
     credits: {
       currency: env.CREDITS_CURRENCY,
       plans: parsePlans(env.CREDIT_PLANS, env.CREDITS_CURRENCY),
@@ -336,4 +345,17 @@ function localSecrets(dataDir: string): LocalSecrets {
     throw new ConfigError(`DATA_DIR: cannot write ${file}: ${(err as Error).message}`);
   }
   return secrets;
+}
+
+/** REMOVE_BG_MODEL must name a readable file; whether ONNX Runtime can load it is checked at start (container.ts). */
+function modelPath(given: string | undefined): string {
+  if (given === undefined) return defaultModelPath();
+  const resolved = path.resolve(given);
+  try {
+    accessSync(resolved, fsConstants.R_OK);
+    if (!statSync(resolved).isFile()) throw new Error('not a file');
+  } catch {
+    throw new ConfigError(`REMOVE_BG_MODEL: no readable file at ${resolved}`);
+  }
+  return resolved;
 }

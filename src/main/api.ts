@@ -1,6 +1,6 @@
 import { createContainer } from '../container.js';
 import { buildApp } from '../http/app.js';
-import { configFromEnvironment, onShutdownSignal } from './bootstrap.js';
+import { configFromEnvironment, onShutdownSignal, orExitOnConfigError } from './bootstrap.js';
 
 const config = configFromEnvironment();
 const background: { log?: (err: unknown, context: Record<string, unknown>) => void } = {};
@@ -9,7 +9,7 @@ const app = await buildApp(container);
 background.log = (err, context) => app.log.error({ err, ...context }, 'background work failed');
 
 // Embedded mode runs the jobs in this process; with Redis, `npm run worker` does.
-if (!config.redisUrl) await container.startBackgroundWork();
+if (!config.redisUrl) await orExitOnConfigError(container.startBackgroundWork());
 
 onShutdownSignal(async (signal) => {
   app.log.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');

@@ -15,6 +15,19 @@ export function configFromEnvironment(): Config {
   }
 }
 
+/** Awaits a start-up step; a ConfigError (a bad REMOVE_BG_MODEL found when loading it) ends the process with one line. */
+export async function orExitOnConfigError<T>(step: Promise<T>): Promise<T> {
+  try {
+    return await step;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`Configuration error: ${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
 /** Runs `stop` once on SIGTERM/SIGINT; a second signal exits at once. */
 export function onShutdownSignal(stop: (signal: string) => Promise<void>): void {
   let stopping = false;

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { createContainer } from '../container.js';
-import { configFromEnvironment, onShutdownSignal } from './bootstrap.js';
+import { configFromEnvironment, onShutdownSignal, orExitOnConfigError } from './bootstrap.js';
 import { type OpsServer, startOpsServer } from './ops-server.js';
 
 const config = configFromEnvironment();
@@ -23,7 +23,7 @@ onShutdownSignal(async (signal) => {
   log.info('worker stopped');
 });
 
-await container.startBackgroundWork();
+await orExitOnConfigError(container.startBackgroundWork());
 if (config.workerPort !== undefined) ops = await startOpsServer(container, { port: config.workerPort, host: config.http.host });
 log.info(
   { concurrency: config.workerConcurrency, processor: config.processor.kind, ...(ops ? { opsPort: ops.port } : {}) },

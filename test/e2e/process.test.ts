@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -70,6 +70,18 @@ describe('start-up', () => {
     const proc = spawnEntry('src/main/api.ts', { DATA_DIR: mkdtempSync(path.join(tmpdir(), 'api-bad-')), PORT: 'eighty' });
     expect(await proc.exited).toBe(1);
     expect(proc.output().trim()).toMatch(/^Configuration error: PORT: [^\n]+$/);
+  });
+
+  it('stops with one line naming REMOVE_BG_MODEL when the model file is missing or corrupt', { timeout: PROCESS_START_TIMEOUT_MS }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'api-model-'));
+    const corrupt = path.join(dir, 'corrupt.onnx');
+    writeFileSync(corrupt, 'not an onnx graph at all');
+    for (const model of [path.join(dir, 'missing.onnx'), corrupt]) {
+      const proc = spawnEntry('src/main/api.ts', { DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', REMOVE_BG_MODEL: model });
+      expect(await proc.exited, proc.output()).toBe(1);
+      expect(proc.output().trim()).toMatch(/^Configuration error: REMOVE_BG_MODEL: [^\n]+$/);
+      expect(proc.output()).toContain(model);
+    }
   });
 });
 

@@ -37,6 +37,7 @@ describe.each(DB_KINDS)('settings and avatar on %s', (db) => {
       avatar_path: null,
       updated_at: null,
       auto_process: { enabled: false, operation: 'remove-bg', options: {}, apply: 'none', daily_cap: 100, paused_reason: null, paused_at: null },
+      finishing: { background: 'transparent', framing: 'none', padding: 8, shadow: 'none', format: 'png' },
     });
   });
 

@@ -5,10 +5,11 @@ import type { Processor } from './processor.js';
 
 /**
  * Picks the processor adapter from the config (for src/container.ts):
- * MAKEIT3D_API_KEY set -> MakeIt3D, else the local sharp processor.
+ * MAKEIT3D_API_KEY set -> MakeIt3D, else the local processor (sharp and the
+ * remove-bg model).
  */
 export function createProcessor(
-  config: Pick<Config, 'processor' | 'maxInputPixels'>,
+  config: Pick<Config, 'processor' | 'maxInputPixels'> & Partial<Pick<Config, 'removeBg'>>,
   hooks: Pick<MakeIt3DOptions, 'onProviderCall'> = {},
 ): Processor {
   if (config.processor.kind === 'makeit3d') {
@@ -19,5 +20,5 @@ export function createProcessor(
       ...hooks,
     });
   }
-  return createLocalProcessor({ maxInputPixels: config.maxInputPixels });
+  return createLocalProcessor({ maxInputPixels: config.maxInputPixels, ...(config.removeBg ? { removeBg: config.removeBg } : {}) });
 }

@@ -1,11 +1,21 @@
-import sharp, { type Sharp } from 'sharp';
+import sharp from 'sharp';
 import {
   PermanentProcessingError,
   type ProcessJob,
   type Processor,
   throwIfAborted,
 } from './processor.js';
-import { removeBackground, type RemoveBgOptions } from './remove-bg.js';
+import { defaultModelPath } from './remove-bg/model-path.js';
+import { createRemoveBgRunner } from './remove-bg/pool.js';
+
+export interface RemoveBgSettings {
+  /** An ONNX segmentation model (REMOVE_BG_MODEL; default u2netp, see docs/remove-bg.md). */
+  modelPath?: string;
+  /** ONNX Runtime intra-op threads (REMOVE_BG_THREADS). */
+  threads?: number;
+  /** remove-bg jobs running at once in this process (REMOVE_BG_CONCURRENCY). */
+  concurrency?: number;
+}
 
 export interface LocalProcessorOptions {
   /** Decoded pixel limit of an input (sharp's limitInputPixels; MAX_INPUT_PIXELS). */
@@ -14,21 +24,19 @@ export interface LocalProcessorOptions {
   maxOutputPixels?: number;
   /** Downscale target, as the provider's max_size_mb (default 2). */
   downscaleMaxMb?: number;
-  removeBg?: RemoveBgOptions;
-  /**
-   * remove-bg computes its mask on at most this many pixels (default 16 M); a
-   * larger image gets the mask resized to full size (memory ~19 bytes/pixel).
-   */
-  maxMaskPixels?: number;
+  removeBg?: RemoveBgSettings;
 }
 
 /** A pipeline (decode, resize, encode) of an accepted image takes seconds; far past that it is a decoder bomb. */
 export const JOB_DECODE_TIMEOUT_S = 120;
 
 /**
- * The embedded processor: sharp only, offline. Every output is a PNG. Bad
- * input (not an image, too many pixels) is a PermanentProcessingError: a retry
- * would fail the same way.
+ * The embedded processor, offline: sharp for upscale and downscale (PNG), and
+ * remove-bg with the segmentation model in a worker thread (PNG with alpha, or
+ * the finished result in `resultFormat(job.finishing)`). Bad input (not an
+ * image, too many pixels) is a PermanentProcessingError: a retry would fail
+ * the same way. `start()` loads the model (a start-up error when it cannot);
+ * `close()` ends the thread.
  */
 export function createLocalProcessor(options: LocalProcessorOptions): Processor {
   const limitInputPixels = options.maxInputPixels;
@@ -95,48 +103,17 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
     return open(input).resize(width * 2, height * 2, { fit: 'fill', kernel: 'lanczos3' }).png().toBuffer();
   }
 
-  const maxMaskPixels = options.maxMaskPixels ?? 16_000_000;
-
-  async function removeBg(input: Buffer): Promise<Buffer> {
-    const full = await size(input);
-    if (full.width * full.height <= maxMaskPixels) return removeBgAt(open(input));
-    // Large image: the mask is computed on a reduced copy, its alpha resized to
-    // full size and joined to the full-resolution colours.
-    const k = Math.sqrt(maxMaskPixels / (full.width * full.height));
-    const small = await removeBgAt(
-      open(input).resize(Math.max(1, Math.floor(full.width * k)), Math.max(1, Math.floor(full.height * k)), { fit: 'fill' }),
-    );
-    const alpha = await sharp(small).extractChannel(3).resize(full.width, full.height, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
-    // two steps: sharp applies removeAlpha after joinChannel within one pipeline
-    const rgb = await open(input).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    return sharp(rgb.data, { raw: { width: rgb.info.width, height: rgb.info.height, channels: 3 } })
-      .joinChannel(alpha, { raw: { width: full.width, height: full.height, channels: 1 } })
-      .png()
-      .toBuffer();
-  }
-
-  async function removeBgAt(image: Sharp): Promise<Buffer> {
-    const { data, info } = await image.toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-    const channels = info.channels;
-    let raw: Uint8Array = data;
-    let ch: 3 | 4;
-    if (channels === 3 || channels === 4) ch = channels;
-    else {
-      // grey or grey+alpha: expand to RGBA via sharp
-      const expanded = await sharp(data, { raw: { width: info.width, height: info.height, channels } })
-        .toColourspace('srgb')
-        .ensureAlpha()
-        .raw()
-        .toBuffer();
-      raw = expanded;
-      ch = 4;
-    }
-    const { rgba } = removeBackground({ data: raw, width: info.width, height: info.height, channels: ch }, options.removeBg);
-    return sharp(rgba, { raw: { width: info.width, height: info.height, channels: 4 } }).png().toBuffer();
-  }
+  const removeBg = createRemoveBgRunner({
+    modelPath: options.removeBg?.modelPath ?? defaultModelPath(),
+    threads: options.removeBg?.threads ?? 2,
+    concurrency: options.removeBg?.concurrency ?? 2,
+    maxInputPixels: limitInputPixels,
+  });
 
   return {
     kind: 'local',
+    start: () => removeBg.start(),
+    close: () => removeBg.close(),
     async process(job: ProcessJob): Promise<Buffer> {
       throwIfAborted(job.signal);
       const input = await job.loadInput();
@@ -147,7 +124,7 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
           case 'upscale':
             return await upscale(input);
           case 'remove-bg':
-            return await removeBg(input);
+            return await removeBg.run(input, job.finishing ?? null);
           default:
             throw new PermanentProcessingError(`unknown operation ${String(job.operation)}`);
         }

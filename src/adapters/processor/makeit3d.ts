@@ -1,3 +1,5 @@
+import { isPlainFinishing } from '../../modules/images/finishing.js';
+import { applyFinishing } from './finish.js';
 import sharp from 'sharp';
 import { outboundFetch, OutboundRefusedError, OutboundTooLargeError } from '../outbound/fetch.js';
 import {
@@ -412,7 +414,10 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
       throwIfAborted(job.signal);
       const assetUrl = await poll(job, taskId, resumed);
       const bytes = await download(job, assetUrl);
-      return reencode(job.operation, bytes);
+      const png = await reencode(job.operation, bytes);
+      // the provider cuts out; the finishing (background, framing, shadow, format) is ours
+      if (job.operation !== 'remove-bg' || !job.finishing || isPlainFinishing(job.finishing)) return png;
+      return (await applyFinishing(png, job.finishing)).data;
     },
   };
 }

@@ -12,6 +12,8 @@
  *   restart (and resumes from the stored provider id). Recognise it with
  *   `isProcessingAborted(err)`.
  */
+import type { Finishing } from '../../modules/images/finishing.js';
+
 export type Operation = 'remove-bg' | 'upscale' | 'downscale';
 
 export const OPERATIONS: readonly Operation[] = ['remove-bg', 'upscale', 'downscale'];
@@ -41,12 +43,25 @@ export interface ProcessJob {
   deadline: Date;
   /** Shutdown. */
   signal?: AbortSignal;
+  /**
+   * The image's resolved finishing options (images.options), or null for a plain
+   * cut-out. Applies to remove-bg only; the result is then encoded as
+   * `resultFormat(finishing)` (docs/api.md, "Finishing options").
+   */
+  finishing?: Finishing | null;
 }
 
 export interface Processor {
   readonly kind: 'local' | 'makeit3d';
-  /** Resolves to a valid PNG (decoded and re-encoded by us). */
+  /**
+   * Resolves to a valid image decoded and re-encoded by us: a PNG, except a
+   * remove-bg result with finishing, which is in `resultFormat(job.finishing)`.
+   */
   process(job: ProcessJob): Promise<Buffer>;
+  /** Prepares what the adapter needs (the local model); rejects when it cannot: a start-up error. */
+  start?(): Promise<void>;
+  /** Ends what start() or the first job started (the local model's thread). */
+  close?(): Promise<void>;
 }
 
 /** Failed task, deadline passed, bad output: no retry, refund. */

@@ -6,7 +6,8 @@ import { SHOP_CLOSED } from '../../adapters/events/image-events.js';
 import { InvalidInputError, NotFoundError, RateLimitedError, UnavailableError } from '../../lib/errors.js';
 import { dashboardStats, getShopImage, type ImageRow, listImages } from '../../modules/images/images.js';
 import { chooseOperation } from '../../modules/images/operations.js';
-import { getSettings } from '../../modules/shops/settings.js';
+import { finishingFields } from '../../modules/images/finishing.js';
+import { getSettings, shopFinishing } from '../../modules/shops/settings.js';
 import { IMAGE_STATUSES } from '../../adapters/db/schema.js';
 import { decodeCursor, encodeCursor } from '../cursor.js';
 import { readSingleFile, refuseBodiesOver } from '../multipart.js';
@@ -78,6 +79,9 @@ export const imageRoutes =
           description:
             'multipart/form-data with one `file` part (PNG, JPEG, WebP, GIF, AVIF, TIFF; sniffed by decoding) and an ' +
             '`operation` field: remove-bg (aliases remove-background, remove_bg), upscale or downscale. ' +
+            'Optional finishing fields for remove-bg, over the shop\'s saved defaults (GET /settings `finishing`): ' +
+            '`background` (`transparent` or `#RRGGBB`), `framing` (`none` or `square`), `padding` (0..40, percent), ' +
+            '`shadow` (`none` or `soft`), `format` (`png`, `jpeg` with an opaque background, `webp`); a bad value: 400 INVALID_FINISHING. ' +
             'Answers 202 at once; processing happens in the queue.',
           consumes: ['multipart/form-data'],
           security: AUTHENTICATED,
@@ -97,15 +101,19 @@ export const imageRoutes =
       async (request, reply) => {
         const shop = shopOf(request);
         const { file, fields } = await readSingleFile(request);
-        const operation = chooseOperation(fields.operation, await getSettings(c.db, shop));
+        const shopSettings = await getSettings(c.db, shop);
+        const operation = chooseOperation(fields.operation, shopSettings);
         if (!operation) {
           throw new InvalidInputError('operation must be remove-bg, upscale or downscale', 'INVALID_OPERATION');
         }
+        // validated for every operation, stored for remove-bg (the only one they apply to)
+        const finishing = finishingFields(fields, shopFinishing(shopSettings));
         const answer = await c.uploads.accept({
           shop,
           filename: file.filename,
           data: file.data,
           operation,
+          options: operation === 'remove-bg' ? finishing : null,
           ...(request.headers['idempotency-key'] ? { idempotencyKey: request.headers['idempotency-key'] } : {}),
         });
         return reply.status(202).send(answer);

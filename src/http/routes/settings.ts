@@ -4,12 +4,13 @@ import { Type } from '@sinclair/typebox';
 import type { Container } from '../../container.js';
 import { AVATAR_MAX_BYTES, normalizeAvatar } from '../../adapters/images/avatar.js';
 import { NotFoundError } from '../../lib/errors.js';
-import { getSettings, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
+import { FINISHING_KEYS, type Finishing, resolveFinishing } from '../../modules/images/finishing.js';
+import { getSettings, shopFinishing, type ShopSettings, updateSettings } from '../../modules/shops/settings.js';
 import { type AutoProcess, getAutoProcess, saveAutoProcess } from '../../modules/catalogue/automation.js';
 import { readSingleFile, refuseBodiesOver } from '../multipart.js';
 import { shopOf } from '../plugins/auth.js';
 import { SIGNED_URL_TTL_S } from './files.js';
-import { responses, StrictObject } from '../schemas.js';
+import { FinishingOptionsSchema, responses, StrictObject } from '../schemas.js';
 import { AUTHENTICATED } from '../security-schemes.js';
 
 
@@ -31,6 +32,9 @@ const SettingsSchema = Type.Object({
     },
     { description: 'New product media processed automatically (products/create and products/update webhooks)' },
   ),
+  finishing: Type.Required(Type.Object(FinishingOptionsSchema.properties), {
+    description: 'Finishing defaults of remove-bg uploads (docs/api.md, Finishing options), complete',
+  }),
 });
 const AutoProcessBody = StrictObject({
   enabled: Type.Optional(Type.Boolean()),
@@ -59,6 +63,7 @@ export const settingsRoutes =
         avatar_path: s.avatarPath ? await c.storage.signedUrl(s.avatarPath, SIGNED_URL_TTL_S) : null,
         updated_at: s.updatedAt ? s.updatedAt.toISOString() : null,
         auto_process: await getAutoProcess(c.db, shop),
+        finishing: shopFinishing(s),
       };
     }
 
@@ -95,18 +100,30 @@ export const settingsRoutes =
             avatar_path: Type.Optional(
               Type.Union([Type.String({ maxLength: 4096 }), Type.Null()], { description: 'Ignored: see POST /settings/avatar' }),
             ),
+            finishing: Type.Optional(
+              StrictObject(FinishingOptionsSchema.properties, 'Finishing defaults to change; a field left out keeps its value'),
+            ),
           }),
           response: responses({ 200: Type.Object({ success: Type.Literal(true), data: SettingsSchema }) }),
         },
       },
       async (request) => {
         const shop = shopOf(request);
-        const { background_removal, optimize_images, auto_process } = request.body;
+        const { background_removal, optimize_images, finishing, auto_process } = request.body;
+        let savedFinishing: Partial<Finishing> | undefined;
+        if (finishing) {
+          // merged over what is saved, then checked as a whole (jpeg needs an opaque background): 400 INVALID_FINISHING
+          const current = await getSettings(c.db, shop);
+          const merged = { ...current.finishing, ...finishing };
+          const resolved = resolveFinishing(merged);
+          savedFinishing = Object.fromEntries(FINISHING_KEYS.filter((k) => k in merged).map((k) => [k, resolved[k]]));
+        }
         if (auto_process) {
           const { paused_reason: _reason, paused_at: _at, ...given } = auto_process;
           await saveAutoProcess(c.db, shop, given as Partial<AutoProcess>);
         }
         const saved = await updateSettings(c.db, shop, {
+          ...(savedFinishing ? { finishing: savedFinishing } : {}),
           ...(background_removal !== undefined ? { backgroundRemoval: background_removal } : {}),
           ...(optimize_images !== undefined ? { optimizeImages: optimize_images } : {}),
         });

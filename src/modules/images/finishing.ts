@@ -74,6 +74,12 @@ export function resolveFinishing(given: Record<string, unknown>, base: Finishing
   return out;
 }
 
+/** The finishing fields among a form's fields (multipart strings), resolved over `base`. */
+export function finishingFields(fields: Record<string, string>, base: Finishing): Finishing {
+  const given = Object.fromEntries(Object.entries(fields).filter(([key]) => (FINISHING_KEYS as readonly string[]).includes(key)));
+  return resolveFinishing(given, base);
+}
+
 /** True when the options change nothing (a plain cut-out as PNG). */
 export function isPlainFinishing(f: Finishing): boolean {
   return f.background === 'transparent' && f.framing === 'none' && f.shadow === 'none' && f.format === 'png';

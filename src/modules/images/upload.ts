@@ -7,6 +7,7 @@ import { InvalidInputError } from '../../lib/errors.js';
 import { PROCESS_IMAGE } from '../../jobs/catalogue.js';
 import { debit } from '../ledger/ledger.js';
 import { IMAGE_COST } from './images.js';
+import type { Finishing } from './finishing.js';
 import type { Operation } from './operations.js';
 
 export interface InspectedImage {
@@ -34,6 +35,8 @@ export interface UploadInput {
   data: Buffer;
   operation: Operation;
   idempotencyKey?: string;
+  /** Resolved finishing options stored with the image (images.options); null or absent: a plain result. */
+  options?: Finishing | null;
 }
 
 export interface UploadAnswer {
@@ -114,7 +117,9 @@ export function createUploads(deps: UploadDeps) {
         if (key) await tx.insert(idempotencyKeys).values({ shop: input.shop, key, statusCode: 202, response: {} });
         const spent = await debit(tx, { shop: input.shop, reference: id }, IMAGE_COST);
         if (!spent.applied) throw new Error('a new image id cannot have been debited before');
-        await tx.insert(images).values({ id, shop: input.shop, operation: input.operation, status: 'queued', filename, originalPath });
+        await tx
+          .insert(images)
+          .values({ id, shop: input.shop, operation: input.operation, status: 'queued', filename, originalPath, options: input.options ?? null });
         await tx.insert(jobs).values({ id, type: PROCESS_IMAGE, payload: { imageId: id } });
         const body: UploadAnswer = {
           id,

@@ -601,7 +601,7 @@ export interface paths {
         put?: never;
         /**
          * Upload an image and queue an operation on it (1 credit)
-         * @description multipart/form-data with one `file` part (PNG, JPEG, WebP, GIF, AVIF, TIFF; sniffed by decoding) and an `operation` field: remove-bg (aliases remove-background, remove_bg), upscale or downscale. Answers 202 at once; processing happens in the queue.
+         * @description multipart/form-data with one `file` part (PNG, JPEG, WebP, GIF, AVIF, TIFF; sniffed by decoding) and an `operation` field: remove-bg (aliases remove-background, remove_bg), upscale or downscale. Optional finishing fields for remove-bg, over the shop's saved defaults (GET /settings `finishing`): `background` (`transparent` or `#RRGGBB`), `framing` (`none` or `square`), `padding` (0..40, percent), `shadow` (`none` or `soft`), `format` (`png`, `jpeg` with an opaque background, `webp`); a bad value: 400 INVALID_FINISHING. Answers 202 at once; processing happens in the queue.
          */
         post: {
             parameters: {
@@ -1631,6 +1631,19 @@ export interface paths {
                                 paused_reason: string | null;
                                 paused_at: string | null;
                             };
+                            /** @description Finishing defaults of remove-bg uploads (docs/api.md, Finishing options), complete */
+                            finishing: {
+                                /** @description `transparent` (default) or `#RRGGBB` */
+                                background: string;
+                                /** @description default none */
+                                framing: "none" | "square";
+                                /** @description percent of the canvas side, with square (default 8) */
+                                padding: number;
+                                /** @description default none */
+                                shadow: "none" | "soft";
+                                /** @description default png; jpeg only with an opaque background */
+                                format: "png" | "jpeg" | "webp";
+                            };
                         };
                     };
                 };
@@ -1683,6 +1696,19 @@ export interface paths {
                         };
                         /** @description Ignored: see POST /settings/avatar */
                         avatar_path?: string | null;
+                        /** @description Finishing defaults to change; a field left out keeps its value */
+                        finishing?: {
+                            /** @description `transparent` (default) or `#RRGGBB` */
+                            background?: string;
+                            /** @description default none */
+                            framing?: "none" | "square";
+                            /** @description percent of the canvas side, with square (default 8) */
+                            padding?: number;
+                            /** @description default none */
+                            shadow?: "none" | "soft";
+                            /** @description default png; jpeg only with an opaque background */
+                            format?: "png" | "jpeg" | "webp";
+                        };
                     };
                 };
             };
@@ -1718,6 +1744,19 @@ export interface paths {
                                     /** @description INSUFFICIENT_CREDITS or DAILY_CAP while paused */
                                     paused_reason: string | null;
                                     paused_at: string | null;
+                                };
+                                /** @description Finishing defaults of remove-bg uploads (docs/api.md, Finishing options), complete */
+                                finishing: {
+                                    /** @description `transparent` (default) or `#RRGGBB` */
+                                    background: string;
+                                    /** @description default none */
+                                    framing: "none" | "square";
+                                    /** @description percent of the canvas side, with square (default 8) */
+                                    padding: number;
+                                    /** @description default none */
+                                    shadow: "none" | "soft";
+                                    /** @description default png; jpeg only with an opaque background */
+                                    format: "png" | "jpeg" | "webp";
                                 };
                             };
                         };
