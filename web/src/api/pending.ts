@@ -2,33 +2,22 @@ import { requestJson } from './http';
 import type { components, paths } from './schema';
 
 /**
- * Shapes from docs/api.md of endpoints and fields that other branches add
- * (finishing options, automation) and that the generated schema.d.ts does
- * not have yet; the catalogue's come from schema.d.ts. Written by hand from the contract:
- * when they land, `npm run gen:api` brings their real types and these
- * declarations should give way to them.
+ * The API's shapes the pages share, taken from the generated schema.d.ts (the
+ * routes' schemas), and the catalogue calls.
  */
 
-export type Operation = 'remove-bg' | 'upscale' | 'downscale';
-export type ApplyMode = 'replace' | 'add' | 'none';
+type Settings = paths['/settings']['get']['responses'][200]['content']['application/json'];
 
-export interface Finishing {
-  background: string;
-  framing: 'none' | 'square';
-  padding: number;
-  shadow: 'none' | 'soft';
-  format: 'png' | 'jpeg' | 'webp';
-}
+export type Operation = 'remove-bg' | 'upscale' | 'downscale';
+export type ApplyMode = Settings['auto_process']['apply'];
+export type Finishing = Settings['finishing'];
 
 export const DEFAULT_FINISHING: Finishing = { background: 'transparent', framing: 'none', padding: 8, shadow: 'none', format: 'png' };
 
-export interface AutoProcess {
-  enabled: boolean;
+export type AutoProcess = Omit<Settings['auto_process'], 'paused_reason' | 'paused_at' | 'operation' | 'options'> & {
   operation: Operation;
   options: Partial<Finishing>;
-  apply: ApplyMode;
-  daily_cap: number;
-}
+};
 
 /** The catalogue's shapes, generated from the routes' schemas (schema.d.ts). */
 export type Media = components['schemas']['ProductMedia'];
