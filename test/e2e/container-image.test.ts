@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresDatabase } from '../helpers/db.js';
 import { execForm, readDockerfile, type Stage } from '../helpers/dockerfile.js';
+import { GENEROUS_RATE_LIMITS } from '../helpers/app.js';
 import { uploadForm } from '../helpers/images.js';
 import { freePort, waitFor } from '../helpers/process.js';
 import { productShots } from '../helpers/product-shots.js';
@@ -127,6 +128,8 @@ describe.runIf(postgresAvailable && redisAvailable && root && imageNode)('the co
       REDIS_URL: REDIS_TEST_URL,
       QUEUE_PREFIX: `image-${id}`,
       RL_KEY_PREFIX: `image-${id}-rl:`,
+      // The test polls the image every 50 ms while the model runs (seconds on a loaded machine).
+      ...GENEROUS_RATE_LIMITS,
       JWT_SECRET: randomBytes(32).toString('base64url'),
       TOKEN_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       LOG_LEVEL: 'warn',

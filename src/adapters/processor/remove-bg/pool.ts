@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Finishing } from '../../../modules/images/finishing.js';
 
@@ -35,6 +37,8 @@ export class ModelLoadError extends Error {
 // Under tsx (tests, `npm run dev`) the thread runs the TypeScript source through the same loader.
 const fromSource = import.meta.url.endsWith('.ts');
 const THREAD_URL = new URL(fromSource ? './thread.ts' : './thread.js', import.meta.url);
+// Resolved from here, not from the working directory (which need not have node_modules).
+const TSX_LOADER = fromSource ? pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href : '';
 
 /**
  * One worker thread per process holding the one model session, fed at most
@@ -58,7 +62,7 @@ export function createRemoveBgRunner(options: RemoveBgRunnerOptions): RemoveBgRu
     const data: ThreadData = { modelPath: options.modelPath, threads: options.threads, maxInputPixels: options.maxInputPixels };
     const w = new Worker(THREAD_URL, {
       workerData: data,
-      ...(fromSource ? { execArgv: [...process.execArgv, '--import', 'tsx'] } : {}),
+      ...(fromSource ? { execArgv: [...process.execArgv, '--import', TSX_LOADER] } : {}),
     });
     return new Promise<Worker>((resolve, reject) => {
       w.once('message', (msg: { ready: boolean; message?: string }) => {
