@@ -44,13 +44,8 @@ export async function installShop(
   });
 }
 
-export async function isInstalled(db: DbOrTx, shop: string): Promise<boolean> {
-  const [row] = await db
-    .select({ domain: shops.domain })
-    .from(shops)
-    .where(and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt)));
-  return Boolean(row);
-}
+/** The shop's row while it is installed (installed, not uninstalled since). */
+export const installedShop = (shop: string) => and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt));
 
 export interface ShopSummary {
   plan: string;
@@ -68,11 +63,7 @@ export async function installedShopSummary(db: DbOrTx, shop: string): Promise<Sh
     })
     .from(shops)
     .leftJoin(shopCredits, eq(shopCredits.shop, shops.domain))
-    .where(and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt)));
+    .where(installedShop(shop));
   return row ?? null;
 }
 
-export async function getShop(db: DbOrTx, shop: string) {
-  const [row] = await db.select().from(shops).where(eq(shops.domain, shop));
-  return row ?? null;
-}

@@ -1,9 +1,10 @@
-import { and, eq, isNotNull, isNull, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../adapters/db/client.js';
 import { shops } from '../../adapters/db/schema.js';
 import type { OfflineTokenSet } from '../../adapters/shopify/auth.js';
 import { DomainError, UnauthenticatedError } from '../../lib/errors.js';
 import type { TokenCipher } from '../../lib/token-cipher.js';
+import { installedShop } from './shops.js';
 
 /**
  * The shop's offline Shopify tokens, encrypted at rest (lib/token-cipher).
@@ -77,7 +78,7 @@ export function createTokenStore(deps: TokenStoreDeps) {
         refreshTokenExpiresAt: shops.refreshTokenExpiresAt,
       })
       .from(shops)
-      .where(and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt)));
+      .where(installedShop(shop));
     const [row] = lock ? await query.for('update') : await query;
     return row ?? null;
   }
