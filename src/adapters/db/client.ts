@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { PGlite, type QueryOptions, type Transaction, types } from '@electric-sql/pglite';
 import { type SQL, sql } from 'drizzle-orm';
 import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
@@ -8,6 +8,8 @@ import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
+import { MIGRATIONS_FOLDER as migrationsFolder } from './migrations-folder.js';
+import { pgliteTemplatePath, pgliteTemplateTarball, seedFromPgliteTemplate } from './pglite-template.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -38,6 +40,8 @@ export type DatabaseOptions =
 export interface OpenOptions {
   /** Called once per SQL statement the app sends (a metric; tests count statements and read their plans). */
   onQuery?: (query: string, params: unknown[]) => void;
+  /** false: a new PGlite cluster runs initdb instead of loading the build's template (making the template). */
+  template?: boolean;
 }
 
 const keepText = (value: string) => value;
@@ -74,7 +78,6 @@ function withParsersOnce<T extends PGlite | Transaction>(client: T): T {
   });
 }
 
-const migrationsFolder = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 // Any constant shared by every process of the app: serialises concurrent migrations.
 const MIGRATION_LOCK_ID = 72_011_501;
 
@@ -82,7 +85,18 @@ export async function openDatabase(options: DatabaseOptions, open: OpenOptions =
   const logger = open.onQuery ? { logQuery: open.onQuery } : false;
   if (options.kind === 'pglite') {
     if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-    const client = new PGlite(options.dataDir, { parsers: DRIZZLE_PGLITE_PARSERS, startParams: PGLITE_START_PARAMS });
+    // A new cluster starts as a copy of the build's template (pglite-template.ts), or PGlite runs initdb.
+    const useTemplate = open.template !== false;
+    let template: Blob | undefined;
+    if (!options.dataDir) template = useTemplate ? pgliteTemplateTarball() : undefined;
+    else if (useTemplate && !existsSync(path.join(options.dataDir, 'PG_VERSION'))) seedFromPgliteTemplate(options.dataDir);
+    // The options form: `new PGlite(undefined, options)` (in memory) would ignore the options.
+    const client = new PGlite({
+      ...(options.dataDir ? { dataDir: options.dataDir } : {}),
+      parsers: DRIZZLE_PGLITE_PARSERS,
+      startParams: PGLITE_START_PARAMS,
+      ...(template ? { loadDataDir: template } : {}),
+    });
     await client.waitReady;
     const db = drizzlePglite(withParsersOnce(client), { schema, logger }) as unknown as Db;
     return {
@@ -120,4 +134,23 @@ export async function openDatabase(options: DatabaseOptions, open: OpenOptions =
     },
     close: () => pool.end(),
   };
+}
+
+/** Writes the template new embedded databases start from (pglite-template.ts): a migrated cluster and its tarball. */
+export async function writePgliteTemplate(): Promise<string> {
+  const target = pgliteTemplatePath();
+  // Built aside and renamed: a concurrent writer or a crash never leaves half a template.
+  const tmp = `${target}.${process.pid}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  const database = await openDatabase({ kind: 'pglite', dataDir: tmp }, { template: false });
+  await database.migrate();
+  const client = (database.db as unknown as { $client: PGlite }).$client;
+  await client.exec('checkpoint'); // the tarball is the files as they are: the migrations must be in them, not only in the WAL
+  const dump = await client.dumpDataDir('gzip');
+  await database.close();
+  writeFileSync(`${tmp}.tar.gz`, Buffer.from(await dump.arrayBuffer()));
+  rmSync(target, { recursive: true, force: true });
+  renameSync(tmp, target);
+  renameSync(`${tmp}.tar.gz`, `${target}.tar.gz`);
+  return target;
 }
