@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { checkJpeg, checkPng, checkWebp } from '../../src/adapters/images/structure.js';
+import { checkJpeg, checkPng, checkStructure, checkWebp } from '../../src/adapters/images/structure.js';
 import { createSemaphore } from '../../src/lib/semaphore.js';
 import { productShot } from '../helpers/images.js';
 import { countScans, progressiveJpeg, scanBombJpeg } from '../helpers/jpeg-bomb.js';
@@ -46,6 +46,31 @@ describe('cheap image structure checks', () => {
     const webp = await sharp(await productShot(64, 64, 'png')).webp().toBuffer();
     expect(checkWebp(webp)).toBeNull();
     expect(checkWebp(webp.subarray(0, webp.length - 10))).toBe('truncated');
+  });
+});
+
+describe('cut-short GIF, TIFF and AVIF', () => {
+  const photo = () => progressiveJpeg(320, 240);
+  const images: Array<[string, 'gif' | 'tiff' | 'avif', () => Promise<Buffer>]> = [
+    ['a GIF', 'gif', async () => sharp(await photo()).gif().toBuffer()],
+    ['an animated GIF', 'gif', async () => sharp(await Promise.all([photo(), photo(), photo()]), { join: { animated: true } }).gif().toBuffer()],
+    ['a JPEG-compressed TIFF', 'tiff', async () => sharp(await photo()).tiff().toBuffer()],
+    ['a tiled pyramid TIFF', 'tiff', async () => sharp(await photo()).tiff({ tile: true, pyramid: true }).toBuffer()],
+    ['an AVIF', 'avif', async () => sharp(await photo()).avif().toBuffer()],
+  ];
+
+  it.each(images)('%s whole passes; cut anywhere its header still reads, it is truncated', async (_name, format, make) => {
+    const image = await make();
+    expect(checkStructure(format, image)).toBeNull();
+    // Cuts at every byte of the tail and a hundred points before it; keep those sharp's header reader accepts.
+    const cuts = [...Array.from({ length: 64 }, (_, k) => image.length - 1 - k), ...Array.from({ length: 99 }, (_, k) => Math.floor((image.length * (k + 1)) / 100))];
+    const accepted: number[] = [];
+    for (const cut of cuts) {
+      const short = image.subarray(0, cut);
+      if (await sharp(short).metadata().then(() => true, () => false)) accepted.push(cut);
+    }
+    expect(accepted.length).toBeGreaterThan(0);
+    for (const cut of accepted) expect([cut, checkStructure(format, image.subarray(0, cut))]).toEqual([cut, 'truncated']);
   });
 });
 
