@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { getHeapStatistics } from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { defaultModelPath } from '../adapters/processor/remove-bg/model-path.js';
 import { envSchema, type Env } from './schema.js';
@@ -182,7 +183,9 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     },
     pressure: {
       maxEventLoopDelayMs: env.PRESSURE_MAX_EVENT_LOOP_DELAY_MS,
-      maxHeapUsedBytes: env.PRESSURE_MAX_HEAP_MB * 1024 * 1024,
+      maxHeapUsedBytes: env.PRESSURE_MAX_HEAP_MB
+        ? env.PRESSURE_MAX_HEAP_MB * 1024 * 1024
+        : Math.floor(env.PRESSURE_MAX_HEAP_RATIO * getHeapStatistics().heap_size_limit),
     },
     events: {
       maxPerShop: env.EVENTS_MAX_STREAMS_PER_SHOP,

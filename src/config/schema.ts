@@ -56,8 +56,10 @@ export const envSchema = z.object({
   HTTP_KEEP_ALIVE_TIMEOUT_S: int(72, 1, 3600),
   HTTP_MAX_CONNECTIONS: int(2000, 1, 1_000_000),
   HTTP_MAX_UNAUTHENTICATED_BODIES: int(64, 1, 100_000),
-  // Load shedding (503 UNDER_PRESSURE); 0 turns a check off.
-  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: int(0, 0, 600_000),
+  // Load shedding (503 UNDER_PRESSURE); 0 turns a check off. The defaults only trip on a loop stalled
+  // over a second or a heap about to run out (98% of V8's limit); PRESSURE_MAX_HEAP_MB, if set, replaces the ratio.
+  PRESSURE_MAX_EVENT_LOOP_DELAY_MS: int(1000, 0, 600_000),
+  PRESSURE_MAX_HEAP_RATIO: num(0.98, 0, 1),
   PRESSURE_MAX_HEAP_MB: int(0, 0, 1_000_000),
   // GET /images/events, per API process.
   EVENTS_MAX_STREAMS_PER_SHOP: int(10, 1, 10_000),

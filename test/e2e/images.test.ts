@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS } from '../helpers/db.js';
 import { createTestApp, devLogin, type TestApp } from '../helpers/app.js';
 import { multipart, productShot, uploadForm } from '../helpers/images.js';
+import { progressiveJpeg } from '../helpers/jpeg-bomb.js';
 import { waitFor } from '../helpers/process.js';
 
 interface ImageJson {
@@ -128,6 +129,22 @@ describe.each(DB_KINDS)('the image pipeline in embedded mode on %s', (db) => {
         415,
         'UNSUPPORTED_MEDIA_TYPE',
       ],
+      // Cut where sharp still reads the header (and would have accepted them): the GIF's trailer, the TIFF's last tag values, the AVIF's pixels.
+      ...(
+        [
+          ['gif', (n: number) => n - 1],
+          ['tiff', (n: number) => n - 10],
+          ['avif', (n: number) => Math.floor(n * 0.8)],
+        ] as const
+      ).map(([format, cut]): (typeof cases)[number] => [
+        `a truncated ${format.toUpperCase()}`,
+        async () => {
+          const image = await sharp(await progressiveJpeg(320, 240)).toFormat(format).toBuffer();
+          return uploadForm(image.subarray(0, cut(image.length)), 'upscale', `cut.${format}`, `image/${format}`);
+        },
+        415,
+        'UNSUPPORTED_MEDIA_TYPE',
+      ]),
       ['text named .png', async () => uploadForm(Buffer.from('hello, not an image'), 'upscale', 'x.png', 'image/png'), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [
         'HTML named .png',

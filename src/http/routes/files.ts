@@ -9,6 +9,7 @@ import { NotFoundError } from '../../lib/errors.js';
 import { keyBelongsToShop } from '../../lib/storage-key.js';
 import { shopOf } from '../plugins/auth.js';
 import { responses } from '../schemas.js';
+import { sendStream } from '../send-stream.js';
 import { AUTHENTICATED } from '../security-schemes.js';
 
 /** compat: signed URLs handed to the dashboard are valid 7 days. */
@@ -84,7 +85,7 @@ async function sendFile(
     .header('x-content-type-options', 'nosniff')
     .headers(extraHeaders);
   if (file.size !== undefined) void reply.header('content-length', file.size);
-  return reply.send(file.body);
+  return sendStream(reply, file.body);
 }
 
 export const fileRoutes =
