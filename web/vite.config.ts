@@ -45,7 +45,7 @@ export default defineConfig({
     // Inside the server's build tree, so dist/ is the whole runnable app (the container image copies it).
     outDir: '../dist/web',
     emptyOutDir: true,
-    // The budget that matters is bytes on the wire (gzip), measured by bench/dashboard.ts.
+    // The budget that matters is bytes on the wire (gzip), measured by bench/scenarios/dashboard.ts.
     chunkSizeWarningLimit: 800,
     rolldownOptions: {
       onwarn(warning, warn) {

@@ -11,7 +11,10 @@ import type { Frame, Page } from 'playwright-core';
 import { expect } from 'vitest';
 import { productShots } from '../helpers/product-shots.js';
 import { waitFor } from '../helpers/process.js';
-import { expectAccessible, screenshot, type ServedApp } from './harness.js';
+import { type FakeShopify, startFakeShopify } from '../fakes/shopify.js';
+import { API_KEY, API_SECRET, SHOPIFY_ENV } from '../helpers/shopify.js';
+import { type AdminStandIn, installAdminStandIn } from './admin-stand-in.js';
+import { expectAccessible, launchBrowser, screenshot, serveApp, type ServedApp } from './harness.js';
 
 export interface Ui {
   page: Page;
@@ -160,25 +163,6 @@ export async function changeSettings(ui: Ui, avatar: Photo): Promise<void> {
   await doc.getByRole('img', { name: 'Your avatar' }).waitFor();
 }
 
-/** The catalogue's pages render, accessible: their content, an empty state, or an error in words. */
-export async function visitCataloguePages(ui: Ui): Promise<void> {
-  for (const [label, name] of [
-    ['Products', 'products'],
-    ['Batches', 'batches'],
-  ] as const) {
-    await ui.nav(label);
-    const doc = await ui.app();
-    await doc.getByRole('heading', { name: label, level: 1 }).waitFor();
-    // An error in words (Banner), the catalogue's photos, or an empty state (found by its heading: Polaris' has no class of its own).
-    await doc
-      .locator('.Polaris-Banner, .media-tile')
-      .or(doc.getByText(/^No (products|batches) yet$/))
-      .first()
-      .waitFor({ timeout: 30_000 });
-    await capture(ui, name);
-  }
-}
-
 /** Local mode: the app is the page; its own sidebar navigates. */
 export function localUi(page: Page, app: ServedApp): Ui {
   return {
@@ -204,4 +188,165 @@ export async function signIn(page: Page, app: ServedApp, shop = 'demo.myshopify.
   await field.fill(shop);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.locator('#credits-balance').waitFor();
+}
+
+/**
+ * A catalogue photo (the first product's) processed with review first,
+ * reviewed before/after, applied, restored byte for byte, and its history shown.
+ */
+export async function processApplyRestore(ui: Ui, app: ServedApp): Promise<void> {
+  await ui.nav('Products');
+  const doc = await ui.app();
+  const tile = doc.locator('.media-tile').first();
+  await tile.waitFor();
+  const imageBytes = async () => {
+    const src = await tile.locator('img').getAttribute('src');
+    return { src, bytes: Buffer.from(await (await fetch(new URL(src!, app.url))).arrayBuffer()) };
+  };
+  const original = await imageBytes();
+  await capture(ui, 'products');
+
+  await tile.getByRole('checkbox').check({ force: true });
+  await choose(doc, 'Remove background');
+  await choose(doc, 'Review first');
+  await doc.getByRole('button', { name: 'Process 1 image (1 credit)' }).click();
+  await tile.getByText('Processed', { exact: true }).waitFor({ timeout: 60_000 });
+
+  await tile.getByRole('button', { name: /^Review the result for / }).click();
+  const dialog = doc.getByRole('dialog');
+  await dialog.getByRole('slider').waitFor();
+  await capture(ui, 'products-review');
+  await dialog.getByRole('button', { name: 'Replace the image' }).click();
+  await tile.getByText('Applied', { exact: true }).waitFor({ timeout: 60_000 });
+  expect(await tile.locator('img').getAttribute('src')).not.toBe(original.src);
+
+  await tile.getByRole('button', { name: /^Restore the original of / }).click();
+  await waitFor(async () => (await tile.getByText(/^(Restored|Original)$/).count()) > 0, 60_000, 'the restore');
+  expect((await imageBytes()).bytes.equals(original.bytes)).toBe(true);
+
+  await tile.getByRole('button', { name: /^History of / }).click();
+  await doc.getByRole('dialog').getByText('Remove background').waitFor();
+  // Polaris' modal has its own close button beside the footer's.
+  await doc.getByRole('dialog').getByRole('button', { name: 'Close' }).last().click();
+}
+
+/** A batch over one chosen product, watched until it is done with nothing failed. */
+export async function smallBatch(ui: Ui): Promise<void> {
+  await ui.nav('Batches');
+  const doc = await ui.app();
+  await choose(doc, 'Chosen products');
+  await doc.getByRole('checkbox').first().check({ force: true });
+  await choose(doc, 'Downscale');
+  await choose(doc, 'Review first');
+  await doc.getByRole('button', { name: 'Start batch' }).click();
+  // The only batch of this shop (Polaris cards carry no class of their own to find them by).
+  await doc.getByRole('heading', { name: /^Downscale: 1 products$/ }).waitFor();
+  await doc.getByText('Done', { exact: true }).waitFor({ timeout: 120_000 });
+  expect(await doc.getByText(/ 0 failed /).count()).toBe(1);
+  await capture(ui, 'batches');
+}
+
+type Browser = Awaited<ReturnType<typeof launchBrowser>>;
+
+/** One server, one browser and one page for a whole test file. */
+export interface Session {
+  app: ServedApp;
+  browser: Browser;
+  page: Page;
+  ui: Ui;
+  files: Photo[];
+  /** Errors thrown in the page (the app's frame included). */
+  pageErrors: string[];
+  close(): Promise<void>;
+}
+
+async function openPage(browser: Browser): Promise<{ page: Page; pageErrors: string[] }> {
+  const page = await browser.context.newPage();
+  page.setDefaultTimeout(30_000);
+  const pageErrors: string[] = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  return { page, pageErrors };
+}
+
+/** Local mode: the app (with `env`), a browser, `photos` product photos; signed in unless `signedIn: false`. */
+export async function localSession(opts: { env?: Record<string, string>; photos?: number; signedIn?: boolean } = {}): Promise<Session> {
+  const [app, browser, files] = await Promise.all([serveApp(opts.env), launchBrowser(), photos(opts.photos ?? 0)]);
+  const { page, pageErrors } = await openPage(browser);
+  const ui = localUi(page, app);
+  if (opts.signedIn !== false) await signIn(page, app);
+  return {
+    app,
+    browser,
+    page,
+    ui,
+    files,
+    pageErrors,
+    async close() {
+      await browser.close();
+      await app.close();
+    },
+  };
+}
+
+export interface EmbeddedSession extends Session {
+  fake: FakeShopify;
+  admin: AdminStandIn;
+  shop: string;
+}
+
+/**
+ * Embedded mode: Shopify mode against the fake Shopify (whose catalogue has
+ * one product with a photo), framed by the admin stand-in from another site.
+ * Not opened: `page.goto(admin.appPage())` installs the app by token exchange.
+ */
+export async function embeddedSession(opts: { shop: string; photos?: number; scopes?: string }): Promise<EmbeddedSession> {
+  const fake = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET, ...(opts.scopes ? { scopes: opts.scopes } : {}) });
+  const [app, browser, files] = await Promise.all([
+    serveApp({ ...SHOPIFY_ENV, SHOPIFY_ADMIN_URL_TEMPLATE: fake.adminUrlTemplate, SHOPIFY_CDN_URL: fake.cdnUrl, SANDBOX_MODE: 'true' }),
+    launchBrowser(),
+    photos(Math.max(opts.photos ?? 0, 1)),
+  ]);
+  fake.catalogue.addProduct(opts.shop, { title: 'Ceramic mug', images: [{ bytes: files[0]!.buffer, alt: 'Ceramic mug' }] });
+  const admin = await installAdminStandIn(browser.context, {
+    shop: opts.shop,
+    apiKey: API_KEY,
+    appBase: `${app.url}/app`,
+    signSessionToken: (shop) => fake.signSessionToken(shop),
+  });
+  const { page, pageErrors } = await openPage(browser);
+  /** The app's frame in the admin page, once its document has loaded. */
+  const appFrame = () =>
+    waitFor(async () => {
+      const frame = page.frame({ name: 'app-iframe' });
+      return frame && (await frame.locator('#root > *').count()) > 0 ? frame : undefined;
+    }, 30_000, 'the app frame');
+  const ui: Ui = {
+    page,
+    mode: 'embedded',
+    app: appFrame,
+    nav: async (label) => {
+      await page.locator('#admin-nav').getByRole('button', { name: label, exact: true }).click();
+      await (await appFrame()).getByRole('heading', { name: label, level: 1 }).waitFor();
+    },
+    reload: async () => {
+      await page.reload();
+      await (await appFrame()).locator('#credits-balance').waitFor();
+    },
+  };
+  return {
+    fake,
+    admin,
+    shop: opts.shop,
+    app,
+    browser,
+    page,
+    ui,
+    files: files.slice(0, opts.photos ?? 0),
+    pageErrors,
+    async close() {
+      await browser.close();
+      await app.close();
+      await fake.close();
+    },
+  };
 }

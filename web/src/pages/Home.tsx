@@ -21,7 +21,7 @@ export function Home() {
   useLiveEvent<ImageEvent>('image', refetch);
   useCatchUp(refetch);
 
-  // The first-load benchmark measures until the balance is on screen (bench/dashboard.ts).
+  // The first-load benchmark measures until the balance is on screen (bench/scenarios/dashboard.ts).
   const marked = useRef(false);
   useEffect(() => {
     if (!marked.current) {

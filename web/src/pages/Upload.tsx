@@ -162,6 +162,8 @@ export default function Upload() {
       }
     };
     await Promise.all(Array.from({ length: CONCURRENT_UPLOADS }, worker));
+    // Concurrent answers can arrive out of order, each with the balance after its own debit: read the final one.
+    refresh();
     setRunning(false);
   }
 
