@@ -7,10 +7,11 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type Figure, machine, type Machine, type Scenario } from './lib/report.js';
+import { scenario as dashboard } from './scenarios/dashboard.js';
 import { scenario as processing } from './scenarios/processing.js';
 import { scenario as embeddedMemory } from './scenarios/embedded-memory.js';
 
-const SCENARIOS: Scenario[] = [processing, embeddedMemory];
+const SCENARIOS: Scenario[] = [processing, embeddedMemory, dashboard];
 
 const JSON_PATH = new URL('./report.json', import.meta.url);
 const MD_PATH = new URL('./REPORT.md', import.meta.url);
