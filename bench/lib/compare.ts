@@ -42,20 +42,35 @@ export async function alternate(oursUrl: string, peerUrl: string, opts: LoadOpti
   return { ours: meanOf(ours), peer: meanOf(peer) };
 }
 
+/** A /metrics counter's increase per millisecond while nothing is asked of the process (pollers, timers). */
+export async function backgroundRate(base: string, counter: string, idleMs: number): Promise<number> {
+  const before = await metric(base, counter);
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, idleMs));
+  const after = await metric(base, counter);
+  return Math.max(0, after - before) / (performance.now() - started);
+}
+
 /**
  * A /metrics counter's increase per request over `n` sequential requests (each must answer 2xx),
- * less what reading /metrics itself adds to it.
+ * less what reading /metrics itself adds and the process's background rate (`perMs`, from backgroundRate).
  */
-export async function counterPerRequest(base: string, counter: string, n: number, url: string, headers: Record<string, string>): Promise<number> {
+export async function counterPerRequest(
+  base: string,
+  counter: string,
+  opts: { n: number; url: string; headers: Record<string, string>; perMs?: number },
+): Promise<number> {
   const before = await metric(base, counter);
   const start = await metric(base, counter);
   const ownCost = start - before;
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(url, { headers });
-    if (!res.ok) throw new Error(`${url}: ${res.status} ${await res.text()}`);
+  const started = performance.now();
+  for (let i = 0; i < opts.n; i++) {
+    const res = await fetch(opts.url, { headers: opts.headers });
+    if (!res.ok) throw new Error(`${opts.url}: ${res.status} ${await res.text()}`);
     await res.arrayBuffer();
   }
-  return ((await metric(base, counter)) - start - ownCost) / n;
+  const background = (opts.perMs ?? 0) * (performance.now() - started);
+  return ((await metric(base, counter)) - start - ownCost - background) / opts.n;
 }
 
 /** The V8 and Node flags a running process was started with (what start.mjs gave our API). */

@@ -1,0 +1,97 @@
+/**
+ * Scenario (2): the Redis rate limiter on vs off on a limited route (`GET /credits/me`),
+ * and the Redis commands each request costs. Both APIs have the same configuration
+ * (REDIS_URL to a private redis-server, the same PostgreSQL database); "off" lists the
+ * shop in RL_ALLOWLIST, which skips exactly the limiter's check (identity is still resolved,
+ * and shared with authentication).
+ */
+import { Redis } from 'ioredis';
+import { createPostgresDatabase } from '../../test/helpers/db.js';
+import { startRedisServer } from '../../test/helpers/redis-server.js';
+import { postgresAvailable } from '../../test/helpers/services.js';
+import { alternate, stopAll } from '../lib/compare.js';
+import { figure, round, type Scenario } from '../lib/report.js';
+import { startApi } from '../lib/servers.js';
+
+const ID = 'limiter';
+const ROUTE = '/credits/me';
+const SHOP = 'bench.myshopify.com';
+const LOAD_S = Number(process.env.BENCH_LIMITER_LOAD_S ?? 4);
+const COUNTED_REQUESTS = 500;
+
+/** Commands the server has processed (INFO stats), counting this INFO itself. */
+async function commandsProcessed(redis: Redis): Promise<number> {
+  return Number(/total_commands_processed:(\d+)/.exec(await redis.info('stats'))?.[1]);
+}
+
+/** Redis commands per request over `n` sequential requests, less the INFO calls that measure it. */
+async function commandsPerRequest(redis: Redis, url: string, headers: Record<string, string>, n: number): Promise<number> {
+  const before = await commandsProcessed(redis);
+  const start = await commandsProcessed(redis);
+  const ownCost = start - before; // one INFO, plus whatever ran meanwhile
+  for (let i = 0; i < n; i++) {
+    const res = await fetch(url, { headers });
+    if (!res.ok) throw new Error(`${url}: ${res.status}`);
+    await res.arrayBuffer();
+  }
+  return ((await commandsProcessed(redis)) - start - ownCost) / n;
+}
+
+export const scenario: Scenario = {
+  id: ID,
+  title: 'Redis rate limiter on vs off',
+  async run() {
+    if (!postgresAvailable) {
+      return {
+        figures: [figure(ID, 'limiter cost', { value: null, unit: '%', atMost: 10, note: 'PostgreSQL not reachable' })],
+        notes: 'Needs PostgreSQL (the two APIs share one database) and redis-server.',
+      };
+    }
+    const stoppers: Array<() => Promise<unknown>> = [];
+    try {
+      const database = await createPostgresDatabase();
+      stoppers.push(() => database.drop());
+      const redisServer = await startRedisServer();
+      stoppers.push(() => redisServer.kill());
+      const env = { DATABASE_URL: database.url, REDIS_URL: redisServer.url };
+      const on = await startApi(env);
+      stoppers.push(() => on.stop());
+      const off = await startApi({ ...env, RL_ALLOWLIST: SHOP });
+      stoppers.push(() => off.stop());
+      const { cookie } = await on.login(SHOP);
+      const headers = { cookie };
+      if ((await fetch(`${on.base}${ROUTE}`, { headers })).headers.get('ratelimit-limit') === null) throw new Error('the limiter did not answer');
+
+      const redis = new Redis(redisServer.url);
+      stoppers.push(() => redis.quit());
+      const perRequestOn = await commandsPerRequest(redis, `${on.base}${ROUTE}`, headers, COUNTED_REQUESTS);
+      const perRequestOff = await commandsPerRequest(redis, `${off.base}${ROUTE}`, headers, COUNTED_REQUESTS);
+
+      const { ours: limited, peer: unlimited } = await alternate(`${on.base}${ROUTE}`, `${off.base}${ROUTE}`, { headers, durationS: LOAD_S });
+      if (limited.non2xx || unlimited.non2xx || limited.errors || unlimited.errors) throw new Error('errors or non-2xx under load');
+      const costPct = (1 - limited.rps / unlimited.rps) * 100;
+      return {
+        figures: [
+          figure(ID, `${ROUTE} throughput, limiter on (baseline: off)`, {
+            value: limited.rps,
+            baseline: unlimited.rps,
+            unit: 'req/s',
+            note: `p50 ${limited.p50} ms on, ${unlimited.p50} ms off`,
+          }),
+          figure(ID, 'limiter cost', { value: round(costPct, 1), unit: '%', atMost: 10, note: 'throughput lost with the limiter on' }),
+          figure(ID, 'Redis commands per request, limiter on', { value: round(perRequestOn, 3), unit: 'commands', atLeast: 1, atMost: 1 }),
+          figure(ID, 'Redis commands per request, limiter off', { value: round(perRequestOff, 3), unit: 'commands', note: 'the allowlisted shop skips the check' }),
+        ],
+        notes: [
+          'Set-up: two built APIs with the same configuration (PostgreSQL, `REDIS_URL` to a private `redis-server` so no other process ' +
+            'adds commands, limits raised so nothing is refused); "off" differs only by `RL_ALLOWLIST` listing the shop, which skips the ' +
+            'limiter check after the (shared) identity is resolved.',
+          `Method: a 1 s warm-up of each, then on, off, off, on (autocannon, 20 connections, ${LOAD_S} s each), each side's mean. ` +
+            `Commands per request: the increase of \`total_commands_processed\` (INFO stats) over ${COUNTED_REQUESTS} sequential requests, less the INFO calls.`,
+        ].join('\n\n'),
+      };
+    } finally {
+      await stopAll(stoppers);
+    }
+  },
+};
