@@ -84,6 +84,12 @@ export function nodeFlagsOf(pid: number): string[] {
   return flags;
 }
 
+/** CPU time (user + system) a process has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Drops a failed scenario's processes in reverse order of start, ignoring those already gone. */
 export async function stopAll(stoppers: Array<() => Promise<unknown>>): Promise<void> {
   for (const stop of stoppers.reverse()) await stop().catch(() => {});
