@@ -90,6 +90,24 @@ export function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/**
+ * CPU ms per request of each process during one load of `url`: on a shared machine the
+ * work a request costs moves far less than the throughput it reaches.
+ */
+export async function cpuPerRequest(url: string, pids: number[], opts: LoadOptions): Promise<number[]> {
+  const before = pids.map(cpuMs);
+  const { requests } = await load(url, opts);
+  return pids.map((pid, i) => (cpuMs(pid) - before[i]!) / requests);
+}
+
+/** The error, with the output of any of `procs` that has exited (a crash shows up as ECONNREFUSED otherwise). */
+export function withExitedOutput(err: unknown, procs: Array<{ child: { exitCode: number | null; signalCode: string | null }; output(): string }>): Error {
+  const exited = procs.filter((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+  if (!exited.length) return err as Error;
+  const detail = exited.map((p) => `exited (${p.child.exitCode ?? p.child.signalCode}):\n${p.output()}`).join('\n');
+  return new Error(`${(err as Error).message}\n${detail}`, { cause: err });
+}
+
 /** Drops a failed scenario's processes in reverse order of start, ignoring those already gone. */
 export async function stopAll(stoppers: Array<() => Promise<unknown>>): Promise<void> {
   for (const stop of stoppers.reverse()) await stop().catch(() => {});

@@ -8,15 +8,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { createPostgresDatabase } from '../../test/helpers/db.js';
 import { postgresAvailable } from '../../test/helpers/services.js';
-import { alternate, backgroundRate, counterPerRequest, nodeFlagsOf, stopAll } from '../lib/compare.js';
+import { alternate, backgroundRate, counterPerRequest, cpuPerRequest, nodeFlagsOf, stopAll, withExitedOutput } from '../lib/compare.js';
 import { type Figure, figure, round, type Scenario } from '../lib/report.js';
-import { type Api, BENCH_SECRET, startApi, startTs } from '../lib/servers.js';
+import { type Api, BENCH_SECRET, type Proc, startApi, startTs } from '../lib/servers.js';
 
 const ID = 'auth-reads';
 const ROUTES = ['/credits/me', '/me'] as const;
 const LOAD_S = Number(process.env.BENCH_AUTH_LOAD_S ?? 3);
-const COUNTED_REQUESTS = 1000;
+const COUNTED_REQUESTS = 500;
 const IDLE_MS = 3000;
+const CPU_LOAD_S = 2;
 
 interface Side {
   api: Api;
@@ -58,13 +59,16 @@ async function pgliteSide(): Promise<Side> {
 
 async function measure(db: 'PGlite' | 'PostgreSQL', open: () => Promise<Side>): Promise<{ figures: Figure[]; flags: string }> {
   const stoppers: Array<() => Promise<unknown>> = [];
+  const watched: Proc[] = [];
   try {
     const side = await open();
     stoppers.push(side.cleanup, () => side.api.stop());
+    watched.push(side.api);
     // The peer runs under the V8 flags start.mjs gave our API (read from the live process).
     const flags = nodeFlagsOf(side.api.pid);
     const peer = await startTs('bench/peers/auth-peer.ts', { ...side.peerEnv, JWT_SECRET: BENCH_SECRET }, flags);
     stoppers.push(() => peer.stop());
+    watched.push(peer);
     const headers = { cookie: side.cookie };
     const figures: Figure[] = [];
     // The embedded queue polls its table every second: that is not the requests' cost.
@@ -76,14 +80,24 @@ async function measure(db: 'PGlite' | 'PostgreSQL', open: () => Promise<Side>): 
       const queries = await counterPerRequest(side.api.base, 'db_queries_total', { ...counted, perMs: queriesPerMs });
       const verifications = await counterPerRequest(side.api.base, 'credential_verifications_total', counted);
       const { ours, peer: theirs } = await alternate(`${side.api.base}${route}`, `${peer.base}${route}`, { headers, durationS: LOAD_S });
+      const [oursCpu] = await cpuPerRequest(`${side.api.base}${route}`, [side.api.pid], { headers, durationS: CPU_LOAD_S });
+      const [peerCpu] = await cpuPerRequest(`${peer.base}${route}`, [peer.pid], { headers, durationS: CPU_LOAD_S });
       if (ours.errors || ours.non2xx || theirs.errors || theirs.non2xx) throw new Error(`${db} ${route}: errors or non-2xx under load`);
       figures.push(
         figure(ID, `${db} ${route} throughput`, { value: ours.rps, baseline: theirs.rps, unit: 'req/s', on: 'ratio', atLeast: 0.8, note: `p50 ${ours.p50} ms (peer ${theirs.p50} ms)` }),
+        figure(ID, `${db} ${route} CPU per request (baseline: peer)`, {
+          value: oursCpu! * 1000,
+          baseline: peerCpu! * 1000,
+          unit: 'µs',
+          note: 'the server process alone (not the database)',
+        }),
         figure(ID, `${db} ${route} SQL statements per request`, { value: round(queries, 2), unit: 'queries', atLeast: 1, atMost: 1 }),
         figure(ID, `${db} ${route} JWT verifications per request`, { value: round(verifications, 2), unit: 'verifications', atLeast: 1, atMost: 1 }),
       );
     }
     return { figures, flags: flags.join(' ') || '(none)' };
+  } catch (err) {
+    throw withExitedOutput(err, watched);
   } finally {
     await stopAll(stoppers);
   }
@@ -102,7 +116,7 @@ export const scenario: Scenario = {
         'join, pg pool 10 on PostgreSQL, or PGlite on its own copy of the migrated data dir), both reading the same `session` cookie ' +
         `signed with the bench secret. V8 flags: ours \`${pglite.flags}\`, the peer the same (read from our process's command line).`,
       `Method: per route, a 1 s warm-up of each, then ours, peer, peer, ours (autocannon, 20 connections, ${LOAD_S} s each), each side's mean; ` +
-        `statements and verifications are the increase of \`db_queries_total\` and \`credential_verifications_total\` over ${COUNTED_REQUESTS} sequential requests, less the background rate measured over ${IDLE_MS / 1000} s idle (the embedded queue polls its table every second).`,
+        `CPU per request is \`/proc/<pid>/stat\` user+system time over one more load of each, ÷ requests; statements and verifications are the increase of \`db_queries_total\` and \`credential_verifications_total\` over ${COUNTED_REQUESTS} sequential requests, less the background rate measured over ${IDLE_MS / 1000} s idle (the embedded queue polls its table every second).`,
       ...(postgres ? [] : ['PostgreSQL was not reachable: only PGlite was measured.']),
       'Where the time goes (CPU profile of our API, `NODE_OPTIONS=--cpu-prof`, 20 connections on `/credits/me`, PostgreSQL): ' +
         "drizzle's query builder was about 10 % of the CPU per request; the session query is now prepared once per database handle " +

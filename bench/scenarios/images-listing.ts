@@ -7,9 +7,9 @@ import pg from 'pg';
 import { encodeCursor } from '../../src/http/cursor.js';
 import { createPostgresDatabase } from '../../test/helpers/db.js';
 import { postgresAvailable } from '../../test/helpers/services.js';
-import { alternate, nodeFlagsOf, stopAll } from '../lib/compare.js';
+import { alternate, nodeFlagsOf, stopAll, withExitedOutput } from '../lib/compare.js';
 import { figure, type Scenario } from '../lib/report.js';
-import { BENCH_SECRET, startApi, startTs } from '../lib/servers.js';
+import { BENCH_SECRET, type Proc, startApi, startTs } from '../lib/servers.js';
 
 const ID = 'images-listing';
 const SHOP = 'bench.myshopify.com';
@@ -59,11 +59,13 @@ export const scenario: Scenario = {
       return { figures: [figure(ID, 'first page p50', { value: null, unit: 'ms', atMost: 10, note: 'PostgreSQL not reachable' })], notes: '' };
     }
     const stoppers: Array<() => Promise<unknown>> = [];
+    const watched: Proc[] = [];
     try {
       const database = await createPostgresDatabase();
       stoppers.push(() => database.drop());
       const api = await startApi({ DATABASE_URL: database.url });
       stoppers.push(() => api.stop());
+      watched.push(api);
       const { cookie } = await api.login(SHOP);
       const headers = { cookie };
       const db = new pg.Client({ connectionString: database.url });
@@ -76,6 +78,7 @@ export const scenario: Scenario = {
       const plan = await deepPlan(db, cursor);
       const peer = await startTs('bench/peers/auth-peer.ts', { DATABASE_URL: database.url, JWT_SECRET: BENCH_SECRET }, nodeFlagsOf(api.pid));
       stoppers.push(() => peer.stop());
+      watched.push(peer);
 
       const first = `/images?limit=${PAGE}`;
       const deep = `/images?limit=${PAGE}&cursor=${cursor}`;
@@ -113,6 +116,8 @@ export const scenario: Scenario = {
           'PGlite is not measured here: two processes cannot share a PGlite data dir, and seeding plus copying one would not fit the time budget.',
         ].join('\n\n'),
       };
+    } catch (err) {
+      throw withExitedOutput(err, watched);
     } finally {
       await stopAll(stoppers);
     }
