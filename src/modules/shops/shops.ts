@@ -1,4 +1,4 @@
-import { and, eq, isNotNull, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, isNull, type Placeholder, sql } from 'drizzle-orm';
 import type { Db, DbOrTx } from '../../adapters/db/client.js';
 import { shopCredits, shops } from '../../adapters/db/schema.js';
 import { credit, openAccount } from '../ledger/ledger.js';
@@ -45,7 +45,7 @@ export async function installShop(
 }
 
 /** The shop's row while it is installed (installed, not uninstalled since). */
-export const installedShop = (shop: string) => and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt));
+export const installedShop = (shop: string | Placeholder) => and(eq(shops.domain, shop), isNotNull(shops.installedAt), isNull(shops.uninstalledAt));
 
 export interface ShopSummary {
   plan: string;
@@ -53,9 +53,12 @@ export interface ShopSummary {
   hasAccessToken: boolean;
 }
 
-/** An installed shop's plan, balance and whether it has a stored access token: null when not installed. One query. */
-export async function installedShopSummary(db: DbOrTx, shop: string): Promise<ShopSummary | null> {
-  const [row] = await db
+/**
+ * The session query, built once per database handle: drizzle's query builder costs more CPU
+ * than the indexed lookup itself (bench auth-reads profile: about 10 % of a /credits/me request).
+ */
+function summaryQuery(db: DbOrTx) {
+  return db
     .select({
       plan: shops.plan,
       credits: sql<number>`coalesce(${shopCredits.balance}, 0)`.mapWith(Number),
@@ -63,7 +66,19 @@ export async function installedShopSummary(db: DbOrTx, shop: string): Promise<Sh
     })
     .from(shops)
     .leftJoin(shopCredits, eq(shopCredits.shop, shops.domain))
-    .where(installedShop(shop));
+    .where(installedShop(sql.placeholder('shop')))
+    .prepare('installed_shop_summary');
+}
+const summaryQueries = new WeakMap<DbOrTx, ReturnType<typeof summaryQuery>>();
+
+/** An installed shop's plan, balance and whether it has a stored access token: null when not installed. One query. */
+export async function installedShopSummary(db: DbOrTx, shop: string): Promise<ShopSummary | null> {
+  let query = summaryQueries.get(db);
+  if (!query) {
+    query = summaryQuery(db);
+    summaryQueries.set(db, query);
+  }
+  const [row] = await query.execute({ shop });
   return row ?? null;
 }
 
