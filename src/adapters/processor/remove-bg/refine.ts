@@ -164,6 +164,8 @@ export function backgroundEstimate(rgb: Uint8Array, background: Uint8Array, w: n
 
 /** The model's mean probability above which a background-coloured enclosed region is trusted as object. */
 const MAX_HOLE_CERTAINTY = 0.97;
+/** An enclosed background-coloured region at least this share of the object's area is a hole however certain the model is. */
+const LARGE_HOLE_SHARE = 0.2;
 
 /**
  * Regions the mask calls object that show the background through a hole (a
@@ -246,11 +248,14 @@ export function enclosedBackground(rgb: Uint8Array, prob: Float32Array, w: numbe
     }
   }
   const minArea = Math.max(16, n * 0.0005);
+  let objectArea = 0;
+  for (let i = 0; i < n; i++) objectArea += object[i]!;
   for (let i = 0; i < n; i++) {
     const l = labels[i]!;
     if (!l || excluded[l] || area[l]! < minArea) continue;
     if (edgeCount[l]! === 0 || edgeSum[l]! / edgeCount[l]! < tolerance) continue;
-    if (probSum[l]! / area[l]! > MAX_HOLE_CERTAINTY) continue;
+    // the model's certainty decides small regions only: it fills a large opening (a ring's) wholesale
+    if (area[l]! < LARGE_HOLE_SHARE * objectArea && probSum[l]! / area[l]! > MAX_HOLE_CERTAINTY) continue;
     if (area[l]! / edgeCount[l]! < 3) continue; // a thin strip along an outline, not a hole
     holes[i] = 1;
   }
