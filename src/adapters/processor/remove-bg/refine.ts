@@ -260,16 +260,27 @@ export function enclosedBackground(rgb: Uint8Array, prob: Float32Array, w: numbe
     holes[i] = 1;
   }
   // A hole grows into neighbouring object pixels that continue it smoothly (no edge
-  // between them) and stay near the background colour: a shadow or gradient across the hole.
+  // between them) and stay near its own colour or the background's: a shadow or gradient
+  // across the hole (near the object the background estimate mixes in the cast shadow).
+  const mean = new Float64Array((count + 1) * 3);
+  for (let i = 0; i < n; i++) {
+    if (!holes[i]) continue;
+    for (let c = 0; c < 3; c++) { const k = labels[i]! * 3 + c; mean[k] = mean[k]! + rgb[i * 3 + c]! / area[labels[i]!]!; }
+  }
+  const owner = Int32Array.from(labels, (l, i) => (holes[i] ? l : 0));
+  const nearHole = (j: number, l: number) =>
+    Math.hypot(rgb[j * 3]! - mean[l * 3]!, rgb[j * 3 + 1]! - mean[l * 3 + 1]!, rgb[j * 3 + 2]! - mean[l * 3 + 2]!) < 3 * tolerance;
   const stack: number[] = [];
   for (let i = 0; i < n; i++) if (holes[i]) stack.push(i);
   while (stack.length > 0) {
     const i = stack.pop()!;
     const x = i % w;
     for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, i - w, i + w]) {
-      if (j < 0 || j >= n || holes[j] || !object[j] || dist(j) >= 3 * tolerance) continue;
+      if (j < 0 || j >= n || holes[j] || !object[j]) continue;
+      if (dist(j) >= 3 * tolerance && !nearHole(j, owner[i]!)) continue;
       if (Math.abs(lum(j) - lum(i)) >= tolerance / 2) continue;
       holes[j] = 1;
+      owner[j] = owner[i]!;
       stack.push(j);
     }
   }
