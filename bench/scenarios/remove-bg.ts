@@ -56,7 +56,7 @@ export async function sceneScores(size: number): Promise<SceneScore[]> {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 /** POST /upload of each input as remove-bg, then /health under load until every image is processed. */
-async function healthWhileJobsRun(inputs: Buffer[]): Promise<{ p99: number; peakMiB: number; jobsMs: number }> {
+export async function healthWhileJobsRun(inputs: Buffer[]): Promise<{ p99: number; peakMiB: number; jobsMs: number }> {
   const api = await startApi();
   try {
     const { cookie } = await api.login();
