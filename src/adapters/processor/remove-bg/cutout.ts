@@ -28,10 +28,12 @@ export async function decodeRgba(input: Buffer, maxInputPixels: number): Promise
   return { rgba: data, width: info.width, height: info.height };
 }
 
+// cubic, not lanczos3: u2netp misreads the dark camera scene when a 2048 px photo is shrunk
+// with lanczos3's ringing (IoU 0.36 against 0.99 with cubic; measured in bench/scenarios/remove-bg.ts)
 const resizeRgb = (img: Decoded, w: number, h: number) =>
   sharp(img.rgba, { raw: { width: img.width, height: img.height, channels: 4 } })
     .removeAlpha()
-    .resize(w, h, { fit: 'fill', kernel: 'lanczos3' })
+    .resize(w, h, { fit: 'fill', kernel: 'cubic' })
     .raw()
     .toBuffer();
 

@@ -164,6 +164,8 @@ export function backgroundEstimate(rgb: Uint8Array, background: Uint8Array, w: n
 
 /** The model's mean probability above which a background-coloured enclosed region is trusted as object. */
 const MAX_HOLE_CERTAINTY = 0.97;
+/** An enclosed background-coloured region at least this share of the object's area is a hole however certain the model is. */
+const LARGE_HOLE_SHARE = 0.2;
 
 /**
  * Regions the mask calls object that show the background through a hole (a
@@ -246,25 +248,39 @@ export function enclosedBackground(rgb: Uint8Array, prob: Float32Array, w: numbe
     }
   }
   const minArea = Math.max(16, n * 0.0005);
+  let objectArea = 0;
+  for (let i = 0; i < n; i++) objectArea += object[i]!;
   for (let i = 0; i < n; i++) {
     const l = labels[i]!;
     if (!l || excluded[l] || area[l]! < minArea) continue;
     if (edgeCount[l]! === 0 || edgeSum[l]! / edgeCount[l]! < tolerance) continue;
-    if (probSum[l]! / area[l]! > MAX_HOLE_CERTAINTY) continue;
+    // the model's certainty decides small regions only: it fills a large opening (a ring's) wholesale
+    if (area[l]! < LARGE_HOLE_SHARE * objectArea && probSum[l]! / area[l]! > MAX_HOLE_CERTAINTY) continue;
     if (area[l]! / edgeCount[l]! < 3) continue; // a thin strip along an outline, not a hole
     holes[i] = 1;
   }
   // A hole grows into neighbouring object pixels that continue it smoothly (no edge
-  // between them) and stay near the background colour: a shadow or gradient across the hole.
+  // between them) and stay near its own colour or the background's: a shadow or gradient
+  // across the hole (near the object the background estimate mixes in the cast shadow).
+  const mean = new Float64Array((count + 1) * 3);
+  for (let i = 0; i < n; i++) {
+    if (!holes[i]) continue;
+    for (let c = 0; c < 3; c++) { const k = labels[i]! * 3 + c; mean[k] = mean[k]! + rgb[i * 3 + c]! / area[labels[i]!]!; }
+  }
+  const owner = Int32Array.from(labels, (l, i) => (holes[i] ? l : 0));
+  const nearHole = (j: number, l: number) =>
+    Math.hypot(rgb[j * 3]! - mean[l * 3]!, rgb[j * 3 + 1]! - mean[l * 3 + 1]!, rgb[j * 3 + 2]! - mean[l * 3 + 2]!) < 3 * tolerance;
   const stack: number[] = [];
   for (let i = 0; i < n; i++) if (holes[i]) stack.push(i);
   while (stack.length > 0) {
     const i = stack.pop()!;
     const x = i % w;
     for (const j of [x > 0 ? i - 1 : -1, x < w - 1 ? i + 1 : -1, i - w, i + w]) {
-      if (j < 0 || j >= n || holes[j] || !object[j] || dist(j) >= 3 * tolerance) continue;
+      if (j < 0 || j >= n || holes[j] || !object[j]) continue;
+      if (dist(j) >= 3 * tolerance && !nearHole(j, owner[i]!)) continue;
       if (Math.abs(lum(j) - lum(i)) >= tolerance / 2) continue;
       holes[j] = 1;
+      owner[j] = owner[i]!;
       stack.push(j);
     }
   }
