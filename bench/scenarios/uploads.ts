@@ -46,7 +46,7 @@ export const scenario: Scenario = {
           figure(ID, 'credits debited per answered upload', {
             value: r.requests ? accepted / r.requests : null,
             unit: 'credits',
-            note: 'each 202 is a distinct image (no replays)',
+            note: 'about 1: each 202 is a distinct image (no replays); slightly above 1 because uploads in flight when autocannon stops are debited but not counted',
           }),
         ],
         notes: [
