@@ -11,11 +11,25 @@ import { scenario as authReads } from './scenarios/auth-reads.js';
 import { scenario as dashboard } from './scenarios/dashboard.js';
 import { scenario as imagesListing } from './scenarios/images-listing.js';
 import { scenario as limiter } from './scenarios/limiter.js';
+import { scenario as pipelineOverhead } from './scenarios/pipeline-overhead.js';
 import { scenario as processing } from './scenarios/processing.js';
+import { scenario as remoteJobs } from './scenarios/remote-jobs.js';
 import { scenario as removeBg } from './scenarios/remove-bg.js';
+import { scenario as uploads } from './scenarios/uploads.js';
 import { scenario as embeddedMemory } from './scenarios/embedded-memory.js';
 
-const SCENARIOS: Scenario[] = [authReads, limiter, processing, imagesListing, embeddedMemory, removeBg, dashboard];
+const SCENARIOS: Scenario[] = [
+  authReads,
+  limiter,
+  uploads,
+  pipelineOverhead,
+  processing,
+  remoteJobs,
+  imagesListing,
+  embeddedMemory,
+  removeBg,
+  dashboard,
+];
 
 const JSON_PATH = new URL('./report.json', import.meta.url);
 const MD_PATH = new URL('./REPORT.md', import.meta.url);
