@@ -11,6 +11,7 @@ import sharp from 'sharp';
 import { createLocalProcessor } from '../../src/adapters/processor/local.js';
 import type { Operation } from '../../src/adapters/processor/processor.js';
 import { productScenes } from '../../test/helpers/product-scenes.js';
+import { localJob } from '../lib/local-job.js';
 import { figure, median, round, type Scenario } from '../lib/report.js';
 
 const ID = 'processing';
@@ -38,17 +39,7 @@ export const scenario: Scenario = {
   title: 'Local processing throughput vs raw sharp',
   async run() {
     const processor = createLocalProcessor({ maxInputPixels: 50_000_000 });
-    const job = (operation: Operation, input: Buffer) =>
-      processor.process({
-        imageId: '00000000-0000-4000-8000-000000000000',
-        operation,
-        loadInput: async () => input,
-        inputUrl: async () => 'unused',
-        providerTaskId: null,
-        saveProviderTaskId: async () => {},
-        deadline: new Date(Date.now() + 120_000),
-        finishing: null,
-      });
+    const job = (operation: Operation, input: Buffer) => processor.process(localJob(operation, input));
     const large = (await productScenes(2048)).slice(0, INPUTS).map((s) => s.input);
     const small = (await productScenes(1024)).slice(0, INPUTS).map((s) => s.input);
 

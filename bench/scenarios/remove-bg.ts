@@ -6,27 +6,16 @@
  */
 import sharp from 'sharp';
 import { createLocalProcessor } from '../../src/adapters/processor/local.js';
-import type { ProcessJob } from '../../src/adapters/processor/processor.js';
 import { SCENE_NAMES, productScenes } from '../../test/helpers/product-scenes.js';
 import { maskIoU } from '../../test/helpers/product-shots.js';
 import { waitFor } from '../../test/helpers/process.js';
+import { localJob } from '../lib/local-job.js';
 import { type Figure, type Scenario, figure, median, round } from '../lib/report.js';
 import { load, peakRssMiB, startApi } from '../lib/servers.js';
 
 const ID = 'remove-bg';
 const SIZES = [1024, 2048] as const;
 const PARALLEL_JOBS = 4;
-
-const job = (input: Buffer): ProcessJob => ({
-  imageId: '00000000-0000-4000-8000-000000000000',
-  operation: 'remove-bg',
-  loadInput: async () => input,
-  inputUrl: async () => 'unused',
-  providerTaskId: null,
-  saveProviderTaskId: async () => {},
-  deadline: new Date(Date.now() + 120_000),
-  finishing: null,
-});
 
 export interface SceneScore {
   name: string;
@@ -42,7 +31,7 @@ export async function sceneScores(size: number): Promise<SceneScore[]> {
     const scores: SceneScore[] = [];
     for (const scene of await productScenes(size)) {
       const started = performance.now();
-      const png = await processor.process(job(scene.input));
+      const png = await processor.process(localJob('remove-bg', scene.input));
       const ms = performance.now() - started;
       const { data } = await sharp(png).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
       scores.push({ name: scene.name, iou: maskIoU(data, scene.mask), ms });
