@@ -31,8 +31,10 @@ const LEAN_FLAGS = ['--liftoff-only', '--max-semi-space-size=8'];
  * The worker opens no embedded database, but a batch allocates fast enough that V8 grows its young
  * generation to its maximum (128 MiB of new space on a large machine) and keeps it: that was the
  * worker's RSS growth over a catalogue batch with a flat heap in use (bench/scenarios/catalogue.ts).
+ * The old generation likewise grew to ~4x its live size between full collections; growing it by 1.5x
+ * bounds it. Measured over 2,000 images: RSS growth +190 -> +60 MiB, end 438 -> 240 MiB, no slower.
  */
-const WORKER_LEAN_FLAGS = ['--max-semi-space-size=8'];
+const WORKER_LEAN_FLAGS = ['--max-semi-space-size=8', '--heap-growing-percent=50'];
 const LEAN_ROLES = { api: LEAN_FLAGS, migrate: LEAN_FLAGS, worker: WORKER_LEAN_FLAGS };
 /**
  * glibc's allocator for the roles that run images (sharp/libvips on the libuv threads): by default

@@ -166,9 +166,9 @@ Shopify (cost bucket ${COST_LIMIT}, restore 1000/s). The built API and one worke
 scripts/start.mjs as in production, on PostgreSQL, Redis and BullMQ; every media (a 48×36 product photo, small so that
 decoding is not the bench's cost) is fetched from the fake CDN, downscaled, stored, then written back with \`replace\`
 (staged upload, fileUpdate, polled until READY). RSS from /proc at idle after install, after 10 % applied, and at the end.
-The worker runs with \`MALLOC_ARENA_MAX=2\` (scripts/start.mjs's default for the worker role): with glibc's default of
-8 arenas per core, the libuv threads running sharp each grow their own arena and the worker's RSS grew ~190 MiB over
-2,000 images with a flat V8 heap. Bookkeeping is timed in this process by walking a second shop's identical catalogue
+The worker runs with scripts/start.mjs's \`--max-semi-space-size=8 --heap-growing-percent=50\` and
+\`MALLOC_ARENA_MAX=2\`: without them its V8 heap in use stayed flat but V8 kept a 128 MiB young generation and
+an old one ~4x its live size, +190 MiB of RSS over 2,000 images (docs/catalogue.md). Bookkeeping is timed in this process by walking a second shop's identical catalogue
 page by page (no worker), its GraphQL listing timed apart.`;
     return { figures, notes };
   } finally {
