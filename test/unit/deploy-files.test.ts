@@ -107,7 +107,7 @@ describe.runIf(composeAvailable || CI)('docker-compose.yml', () => {
     expect(services.api!.deploy).toEqual({ replicas: 2 });
     expect(services.worker!.deploy).toEqual({ replicas: 2 });
     expect(services.api!.command).toEqual(['node', 'dist/main/api.js']);
-    expect(services.worker!.command).toEqual(['node', 'dist/main/worker.js']);
+    expect(services.worker!.command).toEqual(['node', '--max-semi-space-size=8', '--heap-growing-percent=50', 'dist/main/worker.js']);
     expect(services.migrate!.command).toEqual(['node', 'dist/main/migrate.js']);
     const redis = (services.redis!.command as string[]).join(' ');
     expect(redis).toMatch(/--maxmemory-policy noeviction/);

@@ -96,6 +96,24 @@ describe('scripts/start.mjs', () => {
     expect(p.read('flags')).toBe('--liftoff-only --max-semi-space-size=8|--x;|;');
   });
 
+  it('runs the worker with a small young generation, a slowly growing old one and two malloc arenas, unless the operator set MALLOC_ARENA_MAX', () => {
+    const p = project({ built: false, compiler: true });
+    const entry =
+      "import { appendFileSync } from 'node:fs'; appendFileSync('flags', process.execArgv.join(' ') + '|' + process.env.MALLOC_ARENA_MAX + ';');";
+    writeFileSync(
+      path.join(p.root, 'build.cjs'),
+      `const fs = require('node:fs'); fs.mkdirSync('dist/main', { recursive: true }); fs.writeFileSync('dist/main/api.js', ''); fs.writeFileSync('dist/main/worker.js', ${JSON.stringify(entry)});`,
+    );
+    const env = { ...process.env };
+    delete env.MALLOC_ARENA_MAX;
+    const worker = (extra: Record<string, string>) =>
+      spawnSync(process.execPath, ['scripts/start.mjs', 'worker'], { cwd: p.root, encoding: 'utf8', env: { ...env, ...extra } });
+    expect(worker({}).status).toBe(0);
+    expect(p.read('flags')).toBe('--max-semi-space-size=8 --heap-growing-percent=50|2;');
+    expect(worker({ MALLOC_ARENA_MAX: '4' }).status).toBe(0);
+    expect(p.read('flags')).toBe('--max-semi-space-size=8 --heap-growing-percent=50|2;--max-semi-space-size=8 --heap-growing-percent=50|4;');
+  });
+
   it('passes its own arguments on to the entry point', () => {
     const p = project({ built: false, compiler: true });
     expect(p.run('--dry-run').status).toBe(0);
