@@ -6,8 +6,10 @@
  * replaces only their figures and sections in the existing report.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { type Figure, machine, type Machine, type Scenario } from './lib/report.js';
+import os from 'node:os';
+import { type Figure, machine, type Machine, round, type Scenario } from './lib/report.js';
 import { scenario as authReads } from './scenarios/auth-reads.js';
+import { scenario as catalogue } from './scenarios/catalogue.js';
 import { scenario as dashboard } from './scenarios/dashboard.js';
 import { scenario as imagesListing } from './scenarios/images-listing.js';
 import { scenario as limiter } from './scenarios/limiter.js';
@@ -28,6 +30,7 @@ const SCENARIOS: Scenario[] = [
   imagesListing,
   embeddedMemory,
   removeBg,
+  catalogue,
   dashboard,
 ];
 
@@ -35,7 +38,8 @@ const JSON_PATH = new URL('./report.json', import.meta.url);
 const MD_PATH = new URL('./REPORT.md', import.meta.url);
 
 interface Report {
-  machine: Machine;
+  /** loadAverage: the 1-minute load average when the run started and ended (the machine is shared). */
+  machine: Machine & { loadAverage?: [number, number] };
   scenarios: Figure[];
 }
 
@@ -54,6 +58,7 @@ const figures = new Map<string, Figure[]>();
 for (const s of SCENARIOS) figures.set(s.id, previous?.scenarios.filter((f) => f.name.startsWith(`${s.id} · `)) ?? []);
 
 const started = performance.now();
+const loadBefore = round(os.loadavg()[0]!);
 const durations: string[] = [];
 for (const s of selected) {
   const t = performance.now();
@@ -75,7 +80,7 @@ for (const s of selected) {
   process.stdout.write(`   ${seconds.toFixed(0)} s\n`);
 }
 
-const report: Report = { machine: machine(), scenarios: SCENARIOS.flatMap((s) => figures.get(s.id)!) };
+const report: Report = { machine: { ...machine(), loadAverage: [loadBefore, round(os.loadavg()[0]!)] }, scenarios: SCENARIOS.flatMap((s) => figures.get(s.id)!) };
 writeFileSync(JSON_PATH, `${JSON.stringify(report, null, 2)}\n`);
 writeFileSync(MD_PATH, reportMarkdown(report));
 process.stdout.write(`bench: ${((performance.now() - started) / 1000).toFixed(0)} s (${durations.join(', ')})\n`);
@@ -119,7 +124,7 @@ function reportMarkdown(r: Report): string {
   return [
     '# Benchmark report',
     '',
-    `Written by \`npm run bench\` (${only ? `this update: ${only.join(', ')}; ` : ''}${m.date}) on ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}.`,
+    `Written by \`npm run bench\` (${only ? `this update: ${only.join(', ')}; ` : ''}${m.date}) on ${m.cores} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}${m.loadAverage ? `, load average ${m.loadAverage[0]} at the start and ${m.loadAverage[1]} at the end` : ''}.`,
     'The machine is shared and noisy: each figure is compared with a peer measured in the same run, and the ratio is what',
     'counts. The same figures are in `bench/report.json`.',
     '',
