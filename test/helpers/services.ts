@@ -12,7 +12,7 @@ function reachable(url: string, defaultPort: number): Promise<boolean> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve) => {
     const socket = net.connect({ host: hostname, port: Number(port || defaultPort) });
-    socket.setTimeout(1000);
+    socket.setTimeout(3000); // generous: a loaded 2-core machine can take over a second to accept
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
