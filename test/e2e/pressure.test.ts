@@ -15,7 +15,7 @@ describe('load shedding (@fastify/under-pressure) with its defaults', () => {
   let t: TestApp;
   let cookie: string;
   beforeAll(async () => {
-    t = await createTestApp();
+    t = await createTestApp({ loadShedding: true });
     ({ cookie } = await devLogin(t.app, 'pressure.myshopify.com'));
   });
   afterAll(() => t.close());
@@ -57,7 +57,7 @@ describe('load shedding (@fastify/under-pressure) with its defaults', () => {
 
 describe('load shedding on the heap', () => {
   it('answers 503 while the heap holds more than PRESSURE_MAX_HEAP_MB; /health still 200', async () => {
-    const t = await createTestApp({ env: { PRESSURE_MAX_HEAP_MB: '1' } });
+    const t = await createTestApp({ loadShedding: true, env: { PRESSURE_MAX_HEAP_MB: '1' } });
     try {
       expect(t.config.pressure.maxHeapUsedBytes).toBe(1024 * 1024);
       const res = await waitFor(async () => {

@@ -40,6 +40,8 @@ export async function createTestApp(
     /** Runs the jobs in this process (embedded mode). */
     jobs?: boolean;
     maintenanceIntervalMs?: number;
+    /** Keeps the default load shedding (off otherwise: see below). */
+    loadShedding?: boolean;
     /** Adds test-only routes before the app is ready. */
     extend?: (app: App) => void;
   } = {},
@@ -58,6 +60,9 @@ export async function createTestApp(
       LOG_LEVEL: 'silent',
       WORKER_SHUTDOWN_GRACE_S: '0',
       ...GENEROUS_RATE_LIMITS,
+      // The app shares this event loop with the test's own work (building images, other apps):
+      // a stall there is not the app's load. test/e2e/pressure.test.ts turns the defaults back on.
+      ...(opts.loadShedding ? {} : { PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' }),
       ...(queuePrefix ? { QUEUE_PREFIX: queuePrefix } : {}),
       ...opts.env,
     }),
