@@ -53,10 +53,10 @@ export function figure(scenario: string, what: string, input: FigureInput): Figu
   const ratio = input.value !== null && baseline ? round(input.value / baseline, 3) : null;
   const bounded = input.on === 'ratio' ? ratio : input.value;
   const unit = input.on === 'ratio' ? '×' : ` ${input.unit}`;
-  const bounds = [
-    input.atLeast !== undefined ? `≥ ${input.atLeast}${unit}` : null,
-    input.atMost !== undefined ? `≤ ${input.atMost}${unit}` : null,
-  ].filter(Boolean);
+  const bounds =
+    input.atLeast !== undefined && input.atLeast === input.atMost
+      ? [`exactly ${input.atLeast}${unit}`]
+      : [input.atLeast !== undefined ? `≥ ${input.atLeast}${unit}` : null, input.atMost !== undefined ? `≤ ${input.atMost}${unit}` : null].filter(Boolean);
   const target = bounds.length ? `${input.on === 'ratio' ? 'ratio ' : ''}${bounds.join(' and ')}` : null;
   const pass =
     target === null || bounded === null
