@@ -1,10 +1,10 @@
 /**
- * A new embedded database starts from a copy of a PGlite cluster the build makes,
- * initialised and migrated once (and an in-memory one from its tarball). Creating a cluster (PostgreSQL's initdb, in
- * WebAssembly) grows the WebAssembly heap by about 550 MB, which never shrinks: an
- * embedded API that initialised its own data dir kept that for its whole life; one that
- * loads the copy stays far lower and starts in a fraction of the time
- * (bench/REPORT.md, embedded memory). The test suite loads it too.
+ * A new embedded database starts as a copy of a PGlite cluster the build initialised and
+ * migrated once (an in-memory one from its tarball). Creating a cluster (PostgreSQL's
+ * initdb, in WebAssembly) grows the WebAssembly heap by about 550 MB, which never shrinks:
+ * an embedded API that initialised its own data dir kept that for its whole life; one that
+ * starts from the copy stays far lower and starts in a fraction of the time
+ * (bench/REPORT.md, embedded memory). The test suite uses it too.
  * The file name carries PGlite's version and a hash of the migrations: a template made
  * by another version or from other migrations is never used (PGlite runs initdb then).
  */
