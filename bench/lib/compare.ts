@@ -84,10 +84,14 @@ export function nodeFlagsOf(pid: number): string[] {
   return flags;
 }
 
-/** CPU time (user + system) a process has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
-export function cpuMs(pid: number): number {
+/**
+ * CPU time (user + system) a process has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms);
+ * with `waitedChildren`, also that of its children it has waited for (cutime + cstime).
+ */
+export function cpuMs(pid: number, opts: { waitedChildren?: boolean } = {}): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+  const ticks = fields.slice(11, opts.waitedChildren ? 15 : 13).reduce((sum, f) => sum + Number(f), 0);
+  return ticks * 10;
 }
 
 /**
@@ -95,7 +99,7 @@ export function cpuMs(pid: number): number {
  * work a request costs moves far less than the throughput it reaches.
  */
 export async function cpuPerRequest(url: string, pids: number[], opts: LoadOptions): Promise<number[]> {
-  const before = pids.map(cpuMs);
+  const before = pids.map((pid) => cpuMs(pid));
   const { requests } = await load(url, opts);
   return pids.map((pid, i) => (cpuMs(pid) - before[i]!) / requests);
 }

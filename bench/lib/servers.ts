@@ -126,17 +126,17 @@ export async function startTs(file: string, env: Record<string, string> = {}, no
   return { ...proc, port, base };
 }
 
-/** Resident memory of a process in MiB. */
-export function rssMiB(pid: number): number {
+/** A memory line of /proc/<pid>/status, in MiB. */
+function statusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** Resident memory of a process in MiB. */
+export const rssMiB = (pid: number) => statusMiB(pid, 'VmRSS');
+
 /** Peak resident memory (VmHWM) of a process in MiB. */
-export function peakRssMiB(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-}
+export const peakRssMiB = (pid: number) => statusMiB(pid, 'VmHWM');
 
 export interface Load {
   rps: number;

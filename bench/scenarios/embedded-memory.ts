@@ -9,22 +9,20 @@
  *   Fastify process started the same way (the machine's own start-up cost).
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { productShot, uploadForm } from '../../test/helpers/images.js';
 import { freePort, waitFor } from '../../test/helpers/process.js';
+import { cpuMs } from '../lib/compare.js';
 import { figure, median, round, type Scenario } from '../lib/report.js';
 import { ensureBuilt, load, peakRssMiB, rssMiB, startApi } from '../lib/servers.js';
 
 const ID = 'embedded-memory';
 const RUNS = Number(process.env.BENCH_STARTUP_RUNS ?? 3);
-const CLOCK_TICKS = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) of a process and its descendants so far. */
+/** CPU seconds (user + system) of a process and its descendants so far (npm start runs node under npm under sh). */
 function treeCpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  let total = fields.slice(11, 15).reduce((sum, f) => sum + Number(f), 0) / CLOCK_TICKS;
+  let total = cpuMs(pid, { waitedChildren: true }) / 1000;
   for (const child of spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)) {
     total += treeCpuSeconds(Number(child));
   }
