@@ -77,8 +77,8 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
   async function downscale(input: Buffer): Promise<Buffer> {
     const full = await size(input);
     const pixels = full.width * full.height;
-    const encodeAt = (scale: number) =>
-      encodePng(input, Math.max(1, Math.floor(full.width * scale)), Math.max(1, Math.floor(full.height * scale)), full);
+    const dims = (scale: number) => [Math.max(1, Math.floor(full.width * scale)), Math.max(1, Math.floor(full.height * scale))] as const;
+    const encodeAt = (scale: number) => encodePng(input, ...dims(scale), full);
     let scale = 1;
     // Large images: estimate from a ~0.25 MP probe (a few per cent of a full encode) instead of
     // encoding the full image first (a 12 MP PNG encode takes seconds).
@@ -90,8 +90,8 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
     }
     for (let attempt = 0; attempt < 12; attempt++) {
       const png = await encodeAt(scale);
-      const tiny = Math.floor(full.width * scale) <= 1 && Math.floor(full.height * scale) <= 1;
-      if (png.length <= maxBytes || tiny) {
+      const [w, h] = dims(scale);
+      if (png.length <= maxBytes || (w === 1 && h === 1)) {
         if (scale < 1 && attempt === 0 && png.length < GOOD_ENOUGH * maxBytes) {
           const bigger = await encodeAt(Math.min(1, rescale(scale, png.length, maxBytes * AIM)));
           if (bigger.length <= maxBytes) return bigger;

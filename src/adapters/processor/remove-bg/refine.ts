@@ -265,7 +265,8 @@ export function enclosedBackground(rgb: Uint8Array, prob: Float32Array, w: numbe
   const mean = new Float64Array((count + 1) * 3);
   for (let i = 0; i < n; i++) {
     if (!holes[i]) continue;
-    for (let c = 0; c < 3; c++) { const k = labels[i]! * 3 + c; mean[k] = mean[k]! + rgb[i * 3 + c]! / area[labels[i]!]!; }
+    const l = labels[i]!;
+    for (let c = 0; c < 3; c++) mean[l * 3 + c] = mean[l * 3 + c]! + rgb[i * 3 + c]! / area[l]!;
   }
   const owner = Int32Array.from(labels, (l, i) => (holes[i] ? l : 0));
   const nearHole = (j: number, l: number) =>
