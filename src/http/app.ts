@@ -15,7 +15,7 @@ import { errorReply, registerErrorHandling } from './plugins/errors.js';
 import { registerMetrics } from './plugins/metrics.js';
 import { registerPressure } from './plugins/pressure.js';
 import { registerRateLimit } from './plugins/rate-limit.js';
-import { registerSecurity } from './plugins/security.js';
+import { registerCors, registerSecurityHeaders } from './plugins/security.js';
 import { authRoutes } from './routes/auth.js';
 import { catalogueRoutes } from './routes/catalogue.js';
 import { creditRoutes } from './routes/credits.js';
@@ -158,24 +158,13 @@ export async function buildApp(container: Container): Promise<App> {
     }
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    void reply.header('x-request-id', request.id);
-  });
-  // While shutting down, answers in flight close their keep-alive connection, so close() can finish.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
-  app.addHook('onSend', async (_request, reply) => {
-    if (closing) void reply.header('connection', 'close');
-  });
-
+  registerSecurityHeaders(app, config);
   registerValidation(app);
   registerErrorHandling(app, container.reportError);
   app.addSchema(ErrorSchema);
   registerMetrics(app, container.metrics);
   await registerPressure(app, config.pressure);
-  await registerSecurity(app, config);
+  await registerCors(app, config);
   await app.register(fastifyCookie);
   registerCrossSiteCheck(app, config);
   registerBodyBudget(app, config.http.maxUnauthenticatedBodies);

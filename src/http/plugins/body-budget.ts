@@ -27,21 +27,27 @@ function hasBody(request: FastifyRequest): boolean {
 export function registerBodyBudget(app: FastifyInstance, max: number): void {
   let inFlight = 0;
   app.decorateRequest('releaseBodySlot', null);
-  app.addHook('onRequest', async (request) => {
-    if (!hasBody(request) || MULTIPART.test(request.headers['content-type'] ?? '')) return;
-    if (inFlight >= max) {
-      throw new UnavailableError('Too many requests in progress, retry shortly', 'BUSY', RETRY_AFTER_S);
-    }
+  // Callback-style hooks: no promise per request for synchronous work.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!hasBody(request) || MULTIPART.test(request.headers['content-type'] ?? '')) return done();
+    if (inFlight >= max) return done(new UnavailableError('Too many requests in progress, retry shortly', 'BUSY', RETRY_AFTER_S));
     inFlight++;
     let held = true;
     request.releaseBodySlot = () => {
       if (held) inFlight--;
       held = false;
     };
+    done();
   });
-  const release = async (request: FastifyRequest) => request.releaseBodySlot?.();
+  const release = (request: FastifyRequest, _reply: unknown, done: () => void) => {
+    request.releaseBodySlot?.();
+    done();
+  };
   // The body is read once preValidation runs; an aborted or failed request gives its slot back too.
   app.addHook('preValidation', release);
   app.addHook('onResponse', release);
-  app.addHook('onRequestAbort', release);
+  app.addHook('onRequestAbort', (request, done) => {
+    request.releaseBodySlot?.();
+    done();
+  });
 }

@@ -29,11 +29,10 @@ export function crossSiteReason(request: FastifyRequest, trusted: Set<string>): 
  */
 export function registerCrossSiteCheck(app: FastifyInstance, config: Config): void {
   const trusted = trustedOrigins(config);
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', (request, _reply, done) => {
     const reason = crossSiteReason(request, trusted);
-    if (reason) {
-      request.log.info({ reason }, 'cross-site request refused');
-      throw new ForbiddenError('Cross-site requests with the session cookie are refused', 'CROSS_SITE_REQUEST');
-    }
+    if (!reason) return done();
+    request.log.info({ reason }, 'cross-site request refused');
+    done(new ForbiddenError('Cross-site requests with the session cookie are refused', 'CROSS_SITE_REQUEST'));
   });
 }
