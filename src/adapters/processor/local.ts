@@ -38,6 +38,9 @@ export const JOB_DECODE_TIMEOUT_S = 120;
  * the same way. `start()` loads the model (a start-up error when it cannot);
  * `close()` ends the thread.
  */
+/** Up to this size a downscale decodes once and keeps the pixels (4 bytes each at most: 64 MB) for its attempts. */
+const REUSE_DECODE_MAX_PIXELS = 16_000_000;
+
 export function createLocalProcessor(options: LocalProcessorOptions): Processor {
   const limitInputPixels = options.maxInputPixels;
   const maxOutputPixels = options.maxOutputPixels ?? options.maxInputPixels;
@@ -46,18 +49,25 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
   const open = (input: Buffer) =>
     sharp(input, { limitInputPixels, failOn: 'error' }).timeout({ seconds: JOB_DECODE_TIMEOUT_S }).rotate();
 
-  async function size(input: Buffer): Promise<{ width: number; height: number }> {
+  async function size(input: Buffer): Promise<{ width: number; height: number; eightBit: boolean }> {
     // rotate() applied: read the oriented size from a raw decode header
     const meta = await sharp(input, { limitInputPixels, failOn: 'error' }).metadata();
     if (!meta.width || !meta.height) throw new PermanentProcessingError('input has no dimensions');
     const swap = (meta.orientation ?? 1) >= 5;
-    return swap ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
+    const eightBit = meta.depth === 'uchar';
+    return swap ? { width: meta.height, height: meta.width, eightBit } : { width: meta.width, height: meta.height, eightBit };
   }
 
   const encodePng = (input: Buffer, w: number, h: number, full: { width: number; height: number }) => {
     const pipeline = open(input);
     if (w !== full.width || h !== full.height) pipeline.resize(w, h, { fit: 'fill', kernel: 'lanczos3' });
     return pipeline.png({ compressionLevel: 6, adaptiveFiltering: true }).toBuffer(); // level 9 is 5x slower for ~10 %
+  };
+
+  const encodeRaw = (data: Buffer, raw: { width: number; height: number; channels: 1 | 2 | 3 | 4 }, w: number, h: number) => {
+    const pipeline = sharp(data, { raw });
+    if (w !== raw.width || h !== raw.height) pipeline.resize(w, h, { fit: 'fill', kernel: 'lanczos3' });
+    return pipeline.png({ compressionLevel: 6, adaptiveFiltering: true }).toBuffer();
   };
 
   /**
@@ -78,12 +88,19 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
     const full = await size(input);
     const pixels = full.width * full.height;
     const dims = (scale: number) => [Math.max(1, Math.floor(full.width * scale)), Math.max(1, Math.floor(full.height * scale))] as const;
-    const encodeAt = (scale: number) => encodePng(input, ...dims(scale), full);
+    let encodeAt = (scale: number) => encodePng(input, ...dims(scale), full);
     let scale = 1;
     // Large images: estimate from a ~0.25 MP probe (a few per cent of a full encode) instead of
     // encoding the full image first (a 12 MP PNG encode takes seconds).
     const PROBE = 250_000;
     if (pixels > 2 * PROBE) {
+      // The probe and the encode start from one decode (a PNG decode costs as much as the probe's
+      // own work); 16-bit inputs keep their depth through the usual path.
+      if (pixels <= REUSE_DECODE_MAX_PIXELS && full.eightBit) {
+        const { data, info } = await open(input).raw().toBuffer({ resolveWithObject: true });
+        const decoded = { width: info.width, height: info.height, channels: info.channels };
+        encodeAt = (scale) => encodeRaw(data, decoded, ...dims(scale));
+      }
       const k = Math.sqrt(PROBE / pixels);
       const probe = await encodeAt(k);
       scale = Math.min(1, rescale(k, probe.length, maxBytes * AIM));
