@@ -4,8 +4,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
  * Files whose subject does not change with the Node line: a browser (Chromium) driving the
  * dashboard, the container image's commands (the image ships its own Node 24), and
  * benchmark-sized runs of code other files run on every line (the remove-bg model's
- * quality on many images, five processes at once, a 500-image batch). CI runs them on
- * Node 24 only (`--project node24-only`); `npm test` runs everything.
+ * quality and its finishing on many scenes, five processes at once, a 500-image batch).
+ * CI runs them on Node 24 only: its Node 22 run is `--project core`; `npm test` runs both projects.
  */
 export const NODE24_ONLY = [
   'test/browser/**/*.test.ts',
@@ -13,6 +13,7 @@ export const NODE24_ONLY = [
   'test/e2e/multi-process.test.ts',
   'test/e2e/catalogue-batch-workers.test.ts',
   'test/integration/remove-bg-model.test.ts',
+  'test/e2e/finishing.test.ts',
 ];
 
 export default defineConfig({
