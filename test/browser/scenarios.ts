@@ -302,7 +302,8 @@ export interface EmbeddedSession extends Session {
 export async function embeddedSession(opts: { shop: string; photos?: number; scopes?: string }): Promise<EmbeddedSession> {
   const fake = await startFakeShopify({ apiKey: API_KEY, apiSecret: API_SECRET, ...(opts.scopes ? { scopes: opts.scopes } : {}) });
   const [app, browser, files] = await Promise.all([
-    serveApp({ ...SHOPIFY_ENV, SHOPIFY_ADMIN_URL_TEMPLATE: fake.adminUrlTemplate, SHOPIFY_CDN_URL: fake.cdnUrl, SANDBOX_MODE: 'true' }),
+    // An apply polls the written media until READY: 20 ms apart, not the default 500.
+    serveApp({ ...SHOPIFY_ENV, SHOPIFY_ADMIN_URL_TEMPLATE: fake.adminUrlTemplate, SHOPIFY_CDN_URL: fake.cdnUrl, SANDBOX_MODE: 'true', SHOPIFY_MEDIA_POLL_MS: '20' }),
     launchBrowser(),
     photos(Math.max(opts.photos ?? 0, 1)),
   ]);

@@ -26,6 +26,8 @@ async function shopifyApp(fake: FakeShopify): Promise<TestApp> {
       BACKEND_URL,
       FRONTEND_URL,
       FREE_CREDITS: '10',
+      // Every apply polls the written media until READY (two reads in the fake): not 500 ms apart.
+      SHOPIFY_MEDIA_POLL_MS: '20',
     },
   });
 }

@@ -27,6 +27,8 @@ import { collectStream } from '../helpers/stream.js';
 
 const JOBS = 100;
 const GRACE_S = 3;
+/** The fake provider's time per task. */
+const JOB_MS = 800;
 const SUSTAINED_LIMIT = 20;
 
 interface Worker {
@@ -90,7 +92,8 @@ describe.runIf(postgresAvailable && redisAvailable)('two APIs and two workers sh
   beforeAll(async () => {
     [database, provider, s3] = await Promise.all([
       createPostgresDatabase(),
-      startFakeMakeIt3D({ completeAfterMs: 1500 }),
+      // Done by the adapter's first status poll (1 s): a job takes about a second, not three.
+      startFakeMakeIt3D({ completeAfterMs: JOB_MS }),
       startLocalS3('images'),
     ]);
     db = new pg.Pool({ connectionString: database.url, max: 2 });
@@ -236,7 +239,7 @@ describe.runIf(postgresAvailable && redisAvailable)('two APIs and two workers sh
     await waitFor(async () => (await runningIn(worker2)) > 0, 10_000, 'worker 2 to be running jobs');
     worker2.proc.child.kill('SIGKILL');
     await worker2.proc.exited;
-    provider.controls.completeAfterMs = 1500;
+    provider.controls.completeAfterMs = JOB_MS;
     const replacement = await startWorker('worker 3');
 
     const finished = await waitFor(

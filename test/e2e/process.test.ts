@@ -76,11 +76,19 @@ describe('start-up', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'api-model-'));
     const corrupt = path.join(dir, 'corrupt.onnx');
     writeFileSync(corrupt, 'not an onnx graph at all');
-    for (const model of [path.join(dir, 'missing.onnx'), corrupt]) {
-      const proc = spawnEntry('src/main/api.ts', { DATA_DIR: dir, PORT: '0', HOST: '127.0.0.1', REMOVE_BG_MODEL: model });
-      expect(await proc.exited, proc.output()).toBe(1);
-      expect(proc.output().trim()).toMatch(/^Configuration error: REMOVE_BG_MODEL: [^\n]+$/);
-      expect(proc.output()).toContain(model);
+    // Both at once (each its own data dir): two process start-ups in the time of one.
+    const models = [path.join(dir, 'missing.onnx'), corrupt];
+    const procs = models.map((model, i) =>
+      spawnEntry('src/main/api.ts', { DATA_DIR: path.join(dir, `data-${i}`), PORT: '0', HOST: '127.0.0.1', REMOVE_BG_MODEL: model }),
+    );
+    try {
+      for (const [i, proc] of procs.entries()) {
+        expect(await proc.exited, proc.output()).toBe(1);
+        expect(proc.output().trim()).toMatch(/^Configuration error: REMOVE_BG_MODEL: [^\n]+$/);
+        expect(proc.output()).toContain(models[i]);
+      }
+    } finally {
+      for (const proc of procs) if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
     }
   });
 });
