@@ -52,17 +52,8 @@ export async function cutOutRgba(img: Decoded, model: SegmentationModel): Promis
   const hl = Math.max(1, Math.round(h * k));
   const [modelRgb, workRgb] = await Promise.all([resizeRgb(img, model.size, model.size), resizeRgb(img, wl, hl)]);
   const prob = await model.predict(modelRgb);
-  // Holes the model filled (a ring, a handle) are cut from its answer before the refinement.
-  const holes = enclosedBackground(modelRgb, prob, model.size, model.size);
-  for (let i = 0; i < holes.length; i++) if (holes[i]) prob[i] = 0;
-  const p = resizeBilinear(prob, model.size, model.size, wl, hl);
-  const guide = luminance(workRgb, 3, wl * hl);
-  // the model's edge is about one model pixel wide: the window covers it at the working size
-  const r = Math.max(2, Math.round((2 * Math.max(wl, hl)) / model.size));
-  const { a, b } = guidedFilterCoefficients(guide, p, wl, hl, r, 1e-3);
-  const workAlpha = new Float32Array(wl * hl);
-  for (let i = 0; i < workAlpha.length; i++) workAlpha[i] = sharpen(a[i]! * guide[i]! + b[i]!);
-  const colours = edgeColours(workRgb, workAlpha, wl, hl, Math.max(2, Math.round(r / 2)));
+  // the working-size planes (~30 MB at 1024 px) die with refineAtWorkSize's frame
+  const { a, b, colours } = refineAtWorkSize(modelRgb, prob, model.size, workRgb, wl, hl);
   const toWork = wl / w;
   const xs = bilinearTaps(wl, w);
   const ys = bilinearTaps(hl, h);
@@ -103,19 +94,16 @@ export async function cutOutRgba(img: Decoded, model: SegmentationModel): Promis
         const i01 = cy0 * wl + Math.min(wl - 1, cx0 + 1);
         const i10 = Math.min(hl - 1, cy0 + 1) * wl + cx0;
         const i11 = Math.min(hl - 1, cy0 + 1) * wl + Math.min(wl - 1, cx0 + 1);
-        colours.ensure(i00);
-        colours.ensure(i01);
-        colours.ensure(i10);
-        colours.ensure(i11);
-        const c00 = i00 * 3;
-        const c01 = i01 * 3;
-        const c10 = i10 * 3;
-        const c11 = i11 * 3;
+        const c00 = colours.at(i00);
+        const c01 = colours.at(i01);
+        const c10 = colours.at(i10);
+        const c11 = colours.at(i11);
+        const cv = colours.values;
         // the solved colour is noisy where α is small: lean on the local object colour there
         const t = Math.max(0, Math.min(1, (alpha - 0.2) / 0.6));
         for (let c = 0; c < 3; c++) {
-          const bg = bilerp(colours.background, c00 + c, c01 + c, c10 + c, c11 + c, ctx, cty);
-          const fg = bilerp(colours.object, c00 + c, c01 + c, c10 + c, c11 + c, ctx, cty);
+          const fg = bilerp(cv, c00 + c, c01 + c, c10 + c, c11 + c, ctx, cty);
+          const bg = bilerp(cv, c00 + 3 + c, c01 + 3 + c, c10 + 3 + c, c11 + 3 + c, ctx, cty);
           const solved = Math.max(0, Math.min(255, bg + (px[o + c]! - bg) / alpha));
           px[o + c] = Math.round(t * solved + (1 - t) * fg);
         }
@@ -124,6 +112,24 @@ export async function cutOutRgba(img: Decoded, model: SegmentationModel): Promis
       if (px[o + 3] === 0) px[o] = px[o + 1] = px[o + 2] = 0;
     }
   }
+}
+
+/**
+ * The guided filter's coefficients at the working size and the edge colour
+ * estimator; holes the model filled (a ring, a handle) are cut from its
+ * answer first.
+ */
+function refineAtWorkSize(modelRgb: Buffer, prob: Float32Array, size: number, workRgb: Buffer, wl: number, hl: number) {
+  const holes = enclosedBackground(modelRgb, prob, size, size);
+  for (let i = 0; i < holes.length; i++) if (holes[i]) prob[i] = 0;
+  const p = resizeBilinear(prob, size, size, wl, hl);
+  const guide = luminance(workRgb, 3, wl * hl);
+  // the model's edge is about one model pixel wide: the window covers it at the working size
+  const r = Math.max(2, Math.round((2 * Math.max(wl, hl)) / size));
+  const { a, b } = guidedFilterCoefficients(guide, p, wl, hl, r, 1e-3);
+  const workAlpha = p; // p is not read again
+  for (let i = 0; i < workAlpha.length; i++) workAlpha[i] = sharpen(a[i]! * guide[i]! + b[i]!);
+  return { a, b, colours: edgeColours(workRgb, workAlpha, wl, hl, Math.max(2, Math.round(r / 2))) };
 }
 
 const UNSURE = 0;

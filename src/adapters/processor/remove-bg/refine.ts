@@ -48,10 +48,20 @@ export function resizeBilinear(src: Float32Array, sw: number, sh: number, dw: nu
   return out;
 }
 
-/** Mean over a (2r+1)² window, clipped at the borders (two running-sum passes). */
-export function boxMean(src: Float32Array, w: number, h: number, r: number): Float32Array {
-  const tmp = new Float32Array(w * h);
-  const out = new Float32Array(w * h);
+/**
+ * Mean over a (2r+1)² window, clipped at the borders (two running-sum passes).
+ * `out` may be `src` itself (the source is read in the first pass only), and a
+ * caller filtering several planes passes one `scratch` plane for all of them.
+ */
+export function boxMean(
+  src: Float32Array,
+  w: number,
+  h: number,
+  r: number,
+  out: Float32Array = new Float32Array(w * h),
+  scratch: Float32Array = new Float32Array(w * h),
+): Float32Array {
+  const tmp = scratch;
   for (let y = 0; y < h; y++) {
     const row = y * w;
     let sum = 0;
@@ -103,19 +113,21 @@ export function guidedFilterCoefficients(
     ip[i] = guide[i]! * p[i]!;
     ii[i] = guide[i]! * guide[i]!;
   }
-  const meanI = boxMean(guide, w, h, r);
-  const meanP = boxMean(p, w, h, r);
-  const corrIp = boxMean(ip, w, h, r);
-  const corrIi = boxMean(ii, w, h, r);
-  const a = ip; // reuse buffers
-  const b = ii;
+  // five planes in all: the products are filtered in place, a and b take their places
+  const scratch = new Float32Array(n);
+  const meanI = boxMean(guide, w, h, r, undefined, scratch);
+  const meanP = boxMean(p, w, h, r, undefined, scratch);
+  const corrIp = boxMean(ip, w, h, r, ip, scratch);
+  const corrIi = boxMean(ii, w, h, r, ii, scratch);
+  const a = corrIp;
+  const b = corrIi;
   for (let i = 0; i < n; i++) {
     const varI = corrIi[i]! - meanI[i]! * meanI[i]!;
     const covIp = corrIp[i]! - meanI[i]! * meanP[i]!;
     a[i] = covIp / (varI + eps);
     b[i] = meanP[i]! - a[i]! * meanI[i]!;
   }
-  return { a: boxMean(a, w, h, r), b: boxMean(b, w, h, r) };
+  return { a: boxMean(a, w, h, r, a, scratch), b: boxMean(b, w, h, r, b, scratch) };
 }
 
 /** Luminance (0..1) of interleaved 8-bit RGB(A) pixels. */
@@ -322,11 +334,13 @@ export function enclosedBackground(rgb: Uint8Array, prob: Float32Array, w: numbe
 }
 
 export interface EdgeColours {
-  /** Interleaved RGB floats; a pixel's entries are valid once `ensure` ran for it. */
-  object: Float32Array;
-  background: Float32Array;
-  /** Computes pixel `i`'s two colours (once). */
-  ensure(i: number): void;
+  /**
+   * Pixel `i`'s two colours (computed on its first call): the offset in
+   * `values` of its object RGB, followed by its background RGB. `values` may
+   * be replaced by a call, so read it after the last one.
+   */
+  at(i: number): number;
+  readonly values: Float32Array;
 }
 
 /**
@@ -338,9 +352,10 @@ export interface EdgeColours {
  */
 export function edgeColours(rgb: Uint8Array, alpha: Float32Array, w: number, h: number, r: number): EdgeColours {
   const n = w * h;
-  const object = new Float32Array(n * 3);
-  const background = new Float32Array(n * 3);
-  const known = new Uint8Array(n);
+  // compact: 1 + the index of a pixel's six values, 0 while not computed (a few per cent are)
+  const slot = new Int32Array(n);
+  let values = new Float32Array(6 * 4096);
+  let used = 0;
   // float32 weights and weighted channels, as the planes they stand for
   const objectWeight = new Float32Array(n);
   const backgroundWeight = new Float32Array(n);
@@ -350,12 +365,14 @@ export function edgeColours(rgb: Uint8Array, alpha: Float32Array, w: number, h: 
     backgroundWeight[i] = (1 - a) * (1 - a);
   }
   const f32 = Math.fround;
-  return {
-    object,
-    background,
-    ensure(i) {
-      if (known[i]) return;
-      known[i] = 1;
+  const compute = (i: number): number => {
+      if (used * 6 === values.length) {
+        const grown = new Float32Array(values.length * 2);
+        grown.set(values);
+        values = grown;
+      }
+      const o = used++ * 6;
+      slot[i] = used;
       const x = i % w;
       const y = (i - x) / w;
       const x0 = Math.max(0, x - r);
@@ -374,28 +391,34 @@ export function edgeColours(rgb: Uint8Array, alpha: Float32Array, w: number, h: 
         for (let j = yy * w + x0, end = yy * w + x1; j <= end; j++) {
           const fo = objectWeight[j]!;
           const fb = backgroundWeight[j]!;
-          const c = j * 3;
+          const k = j * 3;
           wo += fo;
           wb += fb;
-          o0 += f32(fo * rgb[c]!);
-          o1 += f32(fo * rgb[c + 1]!);
-          o2 += f32(fo * rgb[c + 2]!);
-          b0 += f32(fb * rgb[c]!);
-          b1 += f32(fb * rgb[c + 1]!);
-          b2 += f32(fb * rgb[c + 2]!);
+          o0 += f32(fo * rgb[k]!);
+          o1 += f32(fo * rgb[k + 1]!);
+          o2 += f32(fo * rgb[k + 2]!);
+          b0 += f32(fb * rgb[k]!);
+          b1 += f32(fb * rgb[k + 1]!);
+          b2 += f32(fb * rgb[k + 2]!);
         }
       }
       const count = (x1 - x0 + 1) * (y1 - y0 + 1);
-      const o = i * 3;
+      const c = i * 3;
       // a mean weight too small to trust keeps the pixel's own colour
       const mo = f32(wo / count);
       const mb = f32(wb / count);
-      object[o] = mo > 1e-4 ? f32(o0 / count) / mo : rgb[o]!;
-      object[o + 1] = mo > 1e-4 ? f32(o1 / count) / mo : rgb[o + 1]!;
-      object[o + 2] = mo > 1e-4 ? f32(o2 / count) / mo : rgb[o + 2]!;
-      background[o] = mb > 1e-4 ? f32(b0 / count) / mb : rgb[o]!;
-      background[o + 1] = mb > 1e-4 ? f32(b1 / count) / mb : rgb[o + 1]!;
-      background[o + 2] = mb > 1e-4 ? f32(b2 / count) / mb : rgb[o + 2]!;
+      values[o] = mo > 1e-4 ? f32(o0 / count) / mo : rgb[c]!;
+      values[o + 1] = mo > 1e-4 ? f32(o1 / count) / mo : rgb[c + 1]!;
+      values[o + 2] = mo > 1e-4 ? f32(o2 / count) / mo : rgb[c + 2]!;
+      values[o + 3] = mb > 1e-4 ? f32(b0 / count) / mb : rgb[c]!;
+      values[o + 4] = mb > 1e-4 ? f32(b1 / count) / mb : rgb[c + 1]!;
+      values[o + 5] = mb > 1e-4 ? f32(b2 / count) / mb : rgb[c + 2]!;
+      return o;
+  };
+  return {
+    at: (i) => (slot[i] ? (slot[i]! - 1) * 6 : compute(i)),
+    get values() {
+      return values;
     },
   };
 }
