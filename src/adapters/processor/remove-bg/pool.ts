@@ -63,9 +63,9 @@ async function inputPixels(input: Buffer): Promise<number> {
 
 /**
  * One worker thread per process holding the one model session, fed at most
- * `concurrency` jobs and `maxPixelsInFlight` input pixels at a time (a job
- * holds ~20 bytes per pixel while it runs; the model's own ~250 MiB peak is
- * one run at a time, see model.ts).
+ * `concurrency` jobs and `maxPixelsInFlight` input pixels at a time (a job's
+ * buffers grow with its pixels: ~50-90 MiB at 2048 px; the model's own
+ * ~250 MiB peak is one run at a time, see model.ts).
  * A crashed thread fails its running jobs and is started again on the next job.
  */
 export function createRemoveBgRunner(options: RemoveBgRunnerOptions): RemoveBgRunner {
