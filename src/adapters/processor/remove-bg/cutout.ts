@@ -59,58 +59,73 @@ export async function cutOutRgba(img: Decoded, model: SegmentationModel): Promis
   const ys = bilinearTaps(hl, h);
   const sure = sureAlpha(a, b);
   const rowSure = new Uint8Array(wl);
+  // full-resolution columns grouped by their working neighbours (x0, x1): group[x] is the end
+  // of x's group, so a row is decided a group at a time and refined pixel by pixel only in the band
+  const group = new Int32Array(w);
+  for (let x = w - 1; x >= 0; x--) group[x] = x + 1 < w && xs.i0[x + 1] === xs.i0[x] && xs.i1[x + 1] === xs.i1[x] ? group[x + 1]! : x + 1;
   const px = img.rgba;
   for (let y = 0; y < h; y++) {
     const r0 = ys.i0[y]! * wl;
     const r1 = ys.i1[y]! * wl;
-    const ty = ys.t[y]!;
     for (let x = 0; x < wl; x++) rowSure[x] = sure[r0 + x] === sure[r1 + x] ? sure[r0 + x]! : UNSURE;
-    for (let x = 0; x < w; x++) {
-      const o = (y * w + x) * 4;
-      const x0 = xs.i0[x]!;
-      const x1 = xs.i1[x]!;
-      const cell = rowSure[x0] === rowSure[x1] ? rowSure[x0]! : UNSURE;
-      if (cell === OPAQUE) continue; // α = 1: the pixel stays as it is
-      if (cell === CLEAR) {
-        // no colour under α = 0: the PNG of a cut-out is mostly transparent, and zeros compress
-        px[o] = px[o + 1] = px[o + 2] = px[o + 3] = 0;
+    const cellAt = (x: number) => (rowSure[xs.i0[x]!] === rowSure[xs.i1[x]!] ? rowSure[xs.i0[x]!]! : UNSURE);
+    for (let x = 0; x < w; ) {
+      const cell = cellAt(x);
+      if (cell !== UNSURE) {
+        let end = group[x]!;
+        while (end < w && cellAt(end) === cell) end = group[end]!;
+        // α = 1: the pixels stay as they are; α = 0: no colour either (the PNG of a
+        // cut-out is mostly transparent, and zeros compress)
+        if (cell === CLEAR) px.fill(0, (y * w + x) * 4, (y * w + end) * 4);
+        x = end;
         continue;
       }
-      // a and b upsampled as resizeBilinear does (rounded to float32 like its output)
-      const tx = xs.t[x]!;
-      const fa = Math.fround((a[r0 + x0]! * (1 - tx) + a[r0 + x1]! * tx) * (1 - ty) + (a[r1 + x0]! * (1 - tx) + a[r1 + x1]! * tx) * ty);
-      const fb = Math.fround((b[r0 + x0]! * (1 - tx) + b[r0 + x1]! * tx) * (1 - ty) + (b[r1 + x0]! * (1 - tx) + b[r1 + x1]! * tx) * ty);
-      const lum = (0.299 * px[o]! + 0.587 * px[o + 1]! + 0.114 * px[o + 2]!) / 255;
-      const alpha = sharpen(fa * lum + fb);
-      if (alpha > 0.002 && alpha < 0.998) {
-        // the local colours, bilinear at this pixel's place in the working image
-        const sx = Math.max(0, Math.min(wl - 1, (x + 0.5) * toWork - 0.5));
-        const sy = Math.max(0, Math.min(hl - 1, (y + 0.5) * toWork - 0.5));
-        const cx0 = Math.floor(sx);
-        const cy0 = Math.floor(sy);
-        const ctx = sx - cx0;
-        const cty = sy - cy0;
-        const i00 = cy0 * wl + cx0;
-        const i01 = cy0 * wl + Math.min(wl - 1, cx0 + 1);
-        const i10 = Math.min(hl - 1, cy0 + 1) * wl + cx0;
-        const i11 = Math.min(hl - 1, cy0 + 1) * wl + Math.min(wl - 1, cx0 + 1);
-        const c00 = colours.at(i00);
-        const c01 = colours.at(i01);
-        const c10 = colours.at(i10);
-        const c11 = colours.at(i11);
-        const cv = colours.values;
-        // the solved colour is noisy where α is small: lean on the local object colour there
-        const t = Math.max(0, Math.min(1, (alpha - 0.2) / 0.6));
-        for (let c = 0; c < 3; c++) {
-          const fg = bilerp(cv, c00 + c, c01 + c, c10 + c, c11 + c, ctx, cty);
-          const bg = bilerp(cv, c00 + 3 + c, c01 + 3 + c, c10 + 3 + c, c11 + 3 + c, ctx, cty);
-          const solved = Math.max(0, Math.min(255, bg + (px[o + c]! - bg) / alpha));
-          px[o + c] = Math.round(t * solved + (1 - t) * fg);
-        }
-      }
-      px[o + 3] = Math.round(alpha * px[o + 3]!); // an input alpha stays an upper bound
-      if (px[o + 3] === 0) px[o] = px[o + 1] = px[o + 2] = 0;
+      for (const end = group[x]!; x < end; x++) refinePixel(x, y);
     }
+  }
+
+  /** α at full resolution from the upsampled a and b, and the colour of a semi-transparent pixel. */
+  function refinePixel(x: number, y: number) {
+    const o = (y * w + x) * 4;
+    const x0 = xs.i0[x]!;
+    const x1 = xs.i1[x]!;
+    const r0 = ys.i0[y]! * wl;
+    const r1 = ys.i1[y]! * wl;
+    const ty = ys.t[y]!;
+    // a and b upsampled as resizeBilinear does (rounded to float32 like its output)
+    const tx = xs.t[x]!;
+    const fa = Math.fround((a[r0 + x0]! * (1 - tx) + a[r0 + x1]! * tx) * (1 - ty) + (a[r1 + x0]! * (1 - tx) + a[r1 + x1]! * tx) * ty);
+    const fb = Math.fround((b[r0 + x0]! * (1 - tx) + b[r0 + x1]! * tx) * (1 - ty) + (b[r1 + x0]! * (1 - tx) + b[r1 + x1]! * tx) * ty);
+    const lum = (0.299 * px[o]! + 0.587 * px[o + 1]! + 0.114 * px[o + 2]!) / 255;
+    const alpha = sharpen(fa * lum + fb);
+    if (alpha > 0.002 && alpha < 0.998) {
+      // the local colours, bilinear at this pixel's place in the working image
+      const sx = Math.max(0, Math.min(wl - 1, (x + 0.5) * toWork - 0.5));
+      const sy = Math.max(0, Math.min(hl - 1, (y + 0.5) * toWork - 0.5));
+      const cx0 = Math.floor(sx);
+      const cy0 = Math.floor(sy);
+      const ctx = sx - cx0;
+      const cty = sy - cy0;
+      const i00 = cy0 * wl + cx0;
+      const i01 = cy0 * wl + Math.min(wl - 1, cx0 + 1);
+      const i10 = Math.min(hl - 1, cy0 + 1) * wl + cx0;
+      const i11 = Math.min(hl - 1, cy0 + 1) * wl + Math.min(wl - 1, cx0 + 1);
+      const c00 = colours.at(i00);
+      const c01 = colours.at(i01);
+      const c10 = colours.at(i10);
+      const c11 = colours.at(i11);
+      const cv = colours.values;
+      // the solved colour is noisy where α is small: lean on the local object colour there
+      const t = Math.max(0, Math.min(1, (alpha - 0.2) / 0.6));
+      for (let c = 0; c < 3; c++) {
+        const fg = bilerp(cv, c00 + c, c01 + c, c10 + c, c11 + c, ctx, cty);
+        const bg = bilerp(cv, c00 + 3 + c, c01 + 3 + c, c10 + 3 + c, c11 + 3 + c, ctx, cty);
+        const solved = Math.max(0, Math.min(255, bg + (px[o + c]! - bg) / alpha));
+        px[o + c] = Math.round(t * solved + (1 - t) * fg);
+      }
+    }
+    px[o + 3] = Math.round(alpha * px[o + 3]!); // an input alpha stays an upper bound
+    if (px[o + 3] === 0) px[o] = px[o + 1] = px[o + 2] = 0;
   }
 }
 
