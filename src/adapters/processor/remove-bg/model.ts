@@ -39,32 +39,43 @@ export async function loadSegmentationModel(path: string, threads: number): Prom
   const inputName = session.inputNames[0]!;
   const outputName = session.outputNames[0]!;
 
+  // One run at a time: a u2netp run's activations peak at ~250 MiB (its 3x3 convolutions at
+  // 320 px), so jobs side by side must not add them up; on the same cores two runs are no faster.
+  let previous: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(task: () => Promise<T>): Promise<T> => {
+    const run = previous.then(task, task);
+    previous = run.catch(() => undefined);
+    return run;
+  };
+
   return {
     size,
-    async predict(rgb) {
-      const plane = size * size;
-      let max = 1;
-      for (let i = 0; i < rgb.length; i++) if (rgb[i]! > max) max = rgb[i]!;
-      const data = new Float32Array(3 * plane);
-      for (let i = 0; i < plane; i++) {
-        for (let c = 0; c < 3; c++) data[c * plane + i] = (rgb[i * 3 + c]! / max - MEAN[c]!) / std[c]!;
-      }
-      const result = await session.run({ [inputName]: new ort.Tensor('float32', data, [1, 3, size, size]) });
-      const out = result[outputName]!;
-      const values = out.data as Float32Array;
-      if (values.length !== plane) throw new Error(`model output has ${values.length} values, expected ${plane}`);
-      let lo = Infinity;
-      let hi = -Infinity;
-      for (const v of values) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-      const range = hi - lo > 1e-6 ? hi - lo : 1;
-      const prob = new Float32Array(plane);
-      for (let i = 0; i < plane; i++) prob[i] = (values[i]! - lo) / range;
-      for (const tensor of Object.values(result)) tensor.dispose();
-      return prob;
-    },
+    predict: (rgb) => oneAtATime(() => predictNow(rgb)),
     close: () => session.release(),
   };
+
+  async function predictNow(rgb: Uint8Array): Promise<Float32Array> {
+    const plane = size * size;
+    let max = 1;
+    for (let i = 0; i < rgb.length; i++) if (rgb[i]! > max) max = rgb[i]!;
+    const data = new Float32Array(3 * plane);
+    for (let i = 0; i < plane; i++) {
+      for (let c = 0; c < 3; c++) data[c * plane + i] = (rgb[i * 3 + c]! / max - MEAN[c]!) / std[c]!;
+    }
+    const result = await session.run({ [inputName]: new ort.Tensor('float32', data, [1, 3, size, size]) });
+    const out = result[outputName]!;
+    const values = out.data as Float32Array;
+    if (values.length !== plane) throw new Error(`model output has ${values.length} values, expected ${plane}`);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of values) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const range = hi - lo > 1e-6 ? hi - lo : 1;
+    const prob = new Float32Array(plane);
+    for (let i = 0; i < plane; i++) prob[i] = (values[i]! - lo) / range;
+    for (const tensor of Object.values(result)) tensor.dispose();
+    return prob;
+  }
 }

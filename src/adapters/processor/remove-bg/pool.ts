@@ -1,6 +1,9 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import sharp from 'sharp';
+import { createWeightedGate } from '../../../lib/weighted-gate.js';
+import { REFERENCE_JOB_PIXELS } from './budget.js';
 import type { Finishing } from '../../../modules/images/finishing.js';
 
 export interface ThreadData {
@@ -18,6 +21,12 @@ export type ThreadReply = { id: number; ok: true; data: Uint8Array } | { id: num
 export interface RemoveBgRunnerOptions extends ThreadData {
   /** Jobs inside the thread at once (REMOVE_BG_CONCURRENCY); more wait here, holding only their input. */
   concurrency: number;
+  /**
+   * Input pixels inside the thread at once (REMOVE_BG_MAX_PIXELS_IN_FLIGHT; default
+   * `concurrency` 2048 px squares): a job's memory grows with its pixels, not its count.
+   * A larger image than this runs alone.
+   */
+  maxPixelsInFlight?: number;
 }
 
 export interface RemoveBgRunner {
@@ -27,6 +36,8 @@ export interface RemoveBgRunner {
   run(input: Buffer, finishing: Finishing | null): Promise<Buffer>;
   /** Ends the thread; jobs still running are rejected. */
   close(): Promise<void>;
+  /** Jobs in the thread, their input pixels, and jobs waiting for room. */
+  inFlight(): { jobs: number; pixels: number; waiting: number };
 }
 
 /** The model's load failed: the process cannot do remove-bg (a start-up error, see container.ts). */
@@ -40,9 +51,21 @@ const THREAD_URL = new URL(fromSource ? './thread.ts' : './thread.js', import.me
 // Resolved from here, not from the working directory (which need not have node_modules).
 const TSX_LOADER = fromSource ? pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href : '';
 
+/** An input's pixel count from its header (1 when unreadable: the thread reports why). */
+async function inputPixels(input: Buffer): Promise<number> {
+  try {
+    const { width, height } = await sharp(input, { limitInputPixels: false }).metadata();
+    return width && height ? width * height : 1;
+  } catch {
+    return 1;
+  }
+}
+
 /**
  * One worker thread per process holding the one model session, fed at most
- * `concurrency` jobs at a time (each holds ~60 bytes per pixel while it runs).
+ * `concurrency` jobs and `maxPixelsInFlight` input pixels at a time (a job's
+ * buffers grow with its pixels: ~50-90 MiB at 2048 px; the model's own
+ * ~250 MiB peak is one run at a time, see model.ts).
  * A crashed thread fails its running jobs and is started again on the next job.
  */
 export function createRemoveBgRunner(options: RemoveBgRunnerOptions): RemoveBgRunner {
@@ -50,8 +73,7 @@ export function createRemoveBgRunner(options: RemoveBgRunnerOptions): RemoveBgRu
   let ready: Promise<Worker> | null = null;
   let nextId = 1;
   const pending = new Map<number, { resolve: (b: Buffer) => void; reject: (e: Error) => void }>();
-  let running = 0;
-  const waiting: Array<() => void> = [];
+  const gate = createWeightedGate(options.maxPixelsInFlight ?? options.concurrency * REFERENCE_JOB_PIXELS, options.concurrency);
 
   const failAll = (err: Error) => {
     for (const p of pending.values()) p.reject(err);
@@ -94,25 +116,12 @@ export function createRemoveBgRunner(options: RemoveBgRunnerOptions): RemoveBgRu
 
   const started = () => (ready ??= spawn());
 
-  async function slot(): Promise<void> {
-    if (running < options.concurrency) {
-      running++;
-      return;
-    }
-    await new Promise<void>((resolve) => waiting.push(resolve));
-  }
-  const release = () => {
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  };
-
   return {
     start: async () => {
       await started();
     },
     async run(input, finishing) {
-      await slot();
+      const release = await gate.acquire(await inputPixels(input));
       try {
         const w = await started();
         const id = nextId++;
@@ -135,5 +144,6 @@ export function createRemoveBgRunner(options: RemoveBgRunnerOptions): RemoveBgRu
       }
       failAll(new Error('remove-bg stopped'));
     },
+    inFlight: () => ({ jobs: gate.count, pixels: gate.weight, waiting: gate.waiting }),
   };
 }
