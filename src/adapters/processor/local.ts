@@ -5,7 +5,7 @@ import {
   type Processor,
   throwIfAborted,
 } from './processor.js';
-import { defaultModelPath } from './remove-bg/model-path.js';
+import { checkBundledModel, defaultModelPath } from './remove-bg/model-path.js';
 import { createRemoveBgRunner } from './remove-bg/pool.js';
 
 export interface RemoveBgSettings {
@@ -37,7 +37,7 @@ export const JOB_DECODE_TIMEOUT_S = 120;
  * remove-bg with the segmentation model in a worker thread (PNG with alpha, or
  * the finished result in `resultFormat(job.finishing)`). Bad input (not an
  * image, too many pixels) is a PermanentProcessingError: a retry would fail
- * the same way. `start()` loads the model (a start-up error when it cannot);
+ * the same way. `start()` checks the model (a start-up error when it is unusable);
  * `close()` ends the thread.
  */
 /** Up to this size a downscale decodes once and keeps the pixels (4 bytes each at most: 64 MB) for its attempts. */
@@ -131,8 +131,9 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
     return open(input).resize(width * 2, height * 2, { fit: 'fill', kernel: 'lanczos3' }).png().toBuffer();
   }
 
+  const modelPath = options.removeBg?.modelPath ?? defaultModelPath();
   const removeBg = createRemoveBgRunner({
-    modelPath: options.removeBg?.modelPath ?? defaultModelPath(),
+    modelPath,
     threads: options.removeBg?.threads ?? 2,
     concurrency: options.removeBg?.concurrency ?? 2,
     ...(options.removeBg?.maxPixelsInFlight ? { maxPixelsInFlight: options.removeBg.maxPixelsInFlight } : {}),
@@ -141,7 +142,10 @@ export function createLocalProcessor(options: LocalProcessorOptions): Processor 
 
   return {
     kind: 'local',
-    start: () => removeBg.start(),
+    // The bundled model is checked by its digest and loaded by the first remove-bg job (about
+    // 65 MiB that a shop which never removes a background does not pay); an operator's own
+    // REMOVE_BG_MODEL is loaded here, so a file ONNX Runtime cannot read fails the start.
+    start: () => (modelPath === defaultModelPath() ? checkBundledModel(modelPath) : removeBg.start()),
     close: () => removeBg.close(),
     async process(job: ProcessJob): Promise<Buffer> {
       throwIfAborted(job.signal);
