@@ -127,8 +127,8 @@ export const scenario: Scenario = {
           'A new embedded database is a copy of a PGlite cluster the build initialised and migrated',
           "(src/adapters/db/pglite-template.ts): PostgreSQL's initdb in WebAssembly grows the heap by about 550 MB,",
           'which WebAssembly never gives back, so an API that ran it kept that for its whole life.',
-          'The idle figure includes the remove-bg model (its worker thread and ONNX Runtime session, loaded at start so',
-          'that a bad model file fails the start, not a job): about 65 MiB measured alone.',
+          'The idle figure does not include the remove-bg model: the bundled one is checked by its digest at start and',
+          'loaded by the first remove-bg job (its worker thread and ONNX Runtime session, about 65 MiB, stay loaded after that).',
         ].join('\n'),
       };
     } finally {

@@ -16,7 +16,8 @@ describe('the bundled model check (start-up, without loading ONNX Runtime)', () 
     const damaged = path.join(dir, 'u2netp.onnx');
     copyFileSync(defaultModelPath(), damaged);
     const bytes = readFileSync(damaged);
-    bytes[bytes.length >> 1] ^= 0xff;
+    const middle = bytes.length >> 1;
+    bytes[middle] = bytes[middle]! ^ 0xff;
     writeFileSync(damaged, bytes);
     await expect(checkBundledModel(damaged)).rejects.toThrow(/u2netp\.onnx is not the bundled u2netp model/);
   });
