@@ -18,6 +18,8 @@ const LOAD_S = Number(process.env.BENCH_AUTH_LOAD_S ?? 2);
 const COUNTED_REQUESTS = 500;
 const IDLE_MS = 3000;
 const CPU_LOAD_S = 2;
+/** Warm-up of each side before the measured loads: our larger app takes longer to reach V8's optimised code. */
+const WARMUP_S = 3;
 
 interface Side {
   api: Api;
@@ -79,7 +81,7 @@ async function measure(db: 'PGlite' | 'PostgreSQL', open: () => Promise<Side>): 
       const counted = { n: COUNTED_REQUESTS, url: `${side.api.base}${route}`, headers };
       const queries = await counterPerRequest(side.api.base, 'db_queries_total', { ...counted, perMs: queriesPerMs });
       const verifications = await counterPerRequest(side.api.base, 'credential_verifications_total', counted);
-      const { ours, peer: theirs } = await alternate(`${side.api.base}${route}`, `${peer.base}${route}`, { headers, durationS: LOAD_S });
+      const { ours, peer: theirs } = await alternate(`${side.api.base}${route}`, `${peer.base}${route}`, { headers, durationS: LOAD_S, warmupS: WARMUP_S });
       const [oursCpu] = await cpuPerRequest(`${side.api.base}${route}`, [side.api.pid], { headers, durationS: CPU_LOAD_S });
       const [peerCpu] = await cpuPerRequest(`${peer.base}${route}`, [peer.pid], { headers, durationS: CPU_LOAD_S });
       if (ours.errors || ours.non2xx || theirs.errors || theirs.non2xx) throw new Error(`${db} ${route}: errors or non-2xx under load`);
@@ -115,19 +117,19 @@ export const scenario: Scenario = {
         'and `bench/peers/auth-peer.ts` (Fastify + jose HS256 verify with a CryptoKey imported once + the same installed-shop/balance ' +
         'join, pg pool 10 on PostgreSQL, or PGlite on its own copy of the migrated data dir), both reading the same `session` cookie ' +
         `signed with the bench secret. V8 flags: ours \`${pglite.flags}\`, the peer the same (read from our process's command line).`,
-      `Method: per route, a 1 s warm-up of each, then ours, peer, peer, ours (autocannon, 20 connections, ${LOAD_S} s each), each side's mean; ` +
+      `Method: per route, a ${WARMUP_S} s warm-up of each, then ours, peer, peer, ours (autocannon, 20 connections, ${LOAD_S} s each), each side's mean; ` +
         `CPU per request is \`/proc/<pid>/stat\` user+system time over one more load of each, ÷ requests; statements and verifications are the increase of \`db_queries_total\` and \`credential_verifications_total\` over ${COUNTED_REQUESTS} sequential requests, less the background rate measured over ${IDLE_MS / 1000} s idle (the embedded queue polls its table every second), so they are good to about ±0.02 and shown to one decimal; test/e2e/hot-paths.test.ts counts them exactly.`,
       ...(postgres ? [] : ['PostgreSQL was not reachable: only PGlite was measured.']),
-      'Where the time goes (CPU profile of our API, `NODE_OPTIONS=--cpu-prof`, 20 connections on `/credits/me`, PostgreSQL): ' +
-        "drizzle's query builder was about 10 % of the CPU per request; the session query is now prepared once per database handle " +
-        '(`installedShopSummary`), which took drizzle to about 1 % and `/credits/me` from about 1,100 to 1,550 req/s in that set-up. ' +
-        'What remains is spread thin: socket writes (`writev`/`writeUtf8String`, about 20 %, the response and the query), the HMAC ' +
-        'verification (webcrypto, about 11 %, the peer pays it too), garbage collection (about 8 %), and a few percent each for the ' +
-        "hooks the peer does not have (schema validation and serialization, security headers, cookie parsing, the in-process limiter's " +
-        'check, metrics, logging). The CPU-per-request figures say how much more work our process does per request (1.3 to 1.7x ' +
-        'the peer on PGlite, 1.5 to 2.9x on PostgreSQL in the runs so far): that, not the database, is what keeps the throughput ratio ' +
-        'under 0.8. This machine is shared with other work (load average about 8 on 2 cores while measured): throughput ratios ' +
-        'moved between 0.35 and 1.18 from run to run, CPU per request much less.',
+      'Where the time goes (CPU profiles of our API and of the peer, `--cpu-prof`, 10 connections on `/credits/me`, PostgreSQL, ' +
+        'µs of CPU per request in the steady part): @fastify/helmet rebuilt the helmet middleware and set each header on the raw ' +
+        'response for every request (helmet and the headers it wrote were about 30 µs, plus garbage collection 23 µs against the ' +
+        "peer's 4); the app now computes helmet's headers once with helmet itself and sets them with the request id in one hook, " +
+        'and its synchronous hooks are callbacks (no promise each). An A/B of the two builds on one database (10 alternating 3 s ' +
+        'loads) gave 378 -> 298 µs per `/credits/me` and 336 -> 252 µs per `/me`; the profile then showed 300 µs per request against ' +
+        "the peer's 271, the rest spread thin: socket writes, the HMAC verification (the peer pays it too), metrics, the in-process " +
+        "limiter's check, logging. The session query is prepared once per database handle (`installedShopSummary`). The warm-up " +
+        `is ${WARMUP_S} s a side: with 1 s the first route measured after a start (\`/credits/me\`) lagged the second on PGlite. ` +
+        'The machine is shared: throughput ratios move by about ±0.15 from run to run, CPU per request less.',
     ];
     return { figures, notes: notes.join('\n\n') };
   },

@@ -127,7 +127,11 @@ export const scenario: Scenario = {
             '(in a CPU profile `writeUtf8String` rises from about 9 % to 15 % with the limiter on) plus ioredis (about 2 %). The ' +
             "redis-server's own CPU runs on the same 2 cores as the API, PostgreSQL and autocannon, so it is taken from the API's " +
             'throughput too; on a separate Redis host only the API part would count. The faster the request without it (the session ' +
-            'query is now prepared once), the larger the same fixed cost in percent. The run-to-run spread on this shared machine is large.',
+            'query is now prepared once, the security headers are computed once), the larger the same fixed cost in percent: in the ' +
+            'quiet run of 2026-12-02 the check added about 38 µs of API CPU and 44 µs of redis-server CPU to a request of about 190 µs, ' +
+            'which is the 20-odd per cent measured; 10 % would need a request of about 800 µs, or Redis on cores of its own. ' +
+            "ioredis's `enableAutoPipelining` (checks of one event-loop turn in one write) was tried and made it worse (A/B on one " +
+            'database: 336 -> 405 µs of API CPU per request). The run-to-run spread on this shared machine is large.',
         ].join('\n\n'),
       };
     } catch (err) {
