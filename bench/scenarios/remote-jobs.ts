@@ -14,8 +14,6 @@ const ID = 'remote-jobs';
 const JOBS = Number(process.env.BENCH_REMOTE_JOBS ?? 2000);
 const TASK_MS = 5000;
 const UPLOADERS = 20;
-/** Jobs wait on the provider, not the CPU: one worker holds this many at once (the schema's maximum). */
-const CONCURRENCY = '256';
 
 export const scenario: Scenario = {
   id: ID,
@@ -26,7 +24,8 @@ export const scenario: Scenario = {
     const stack = await startStack(
       { ...limits, MAKEIT3D_API_KEY: provider.apiKey, MAKEIT3D_BASE_URL: provider.url },
       // The worker signs input URLs the provider fetches from the API's /files.
-      (api) => ({ BACKEND_URL: api.base, WORKER_CONCURRENCY: CONCURRENCY, DATABASE_POOL_SIZE: '20' }),
+      // The default WORKER_CONCURRENCY (4): a remote job leaves its slot between polls.
+      (api) => ({ BACKEND_URL: api.base, DATABASE_POOL_SIZE: '20' }),
     );
     try {
       const { cookie } = await stack.api.login();
@@ -76,7 +75,7 @@ export const scenario: Scenario = {
           figure(ID, 'all jobs done', { value: totalS, unit: 's', note: `uploads took ${uploadedS.toFixed(1)} s` }),
         ],
         notes: [
-          `Set-up: the production shape (bench/lib/stack.ts: API + one worker from the built tree, fresh PostgreSQL database, Redis under this run's prefixes, shared local disk) with MAKEIT3D_API_KEY pointing at the fake (test/fakes/makeit3d.ts, in the bench process) whose tasks complete ${TASK_MS / 1000} s after submit. WORKER_CONCURRENCY=${CONCURRENCY}: a remote job holds its slot while it polls, so the default 4 would need about 2,000 × 6 s / 4 = 50 min.`,
+          `Set-up: the production shape (bench/lib/stack.ts: API + one worker from the built tree, fresh PostgreSQL database, Redis under this run's prefixes, shared local disk) with MAKEIT3D_API_KEY pointing at the fake (test/fakes/makeit3d.ts, in the bench process) whose tasks complete ${TASK_MS / 1000} s after submit. The default WORKER_CONCURRENCY (4): a remote job holds a slot only while it submits, polls once or downloads, and waits in BullMQ's delayed set between polls (1, 3, 6 s after its submit), so 4 slots serve all ${JOBS}.`,
           `Method: ${JOBS} downscale uploads from ${UPLOADERS} concurrent clients, then wait until PostgreSQL shows every image processed or failed. Polls and tasks per client task id are the fake's own counters; memory is VmRSS of each process before the uploads and its peak while sampled (about every 50 ms) until all jobs ended.`,
         ].join('\n\n'),
       };

@@ -1,8 +1,8 @@
 import { buffer } from 'node:stream/consumers';
 import type { Db } from '../adapters/db/client.js';
 import type { ImageEvents } from '../adapters/events/image-events.js';
-import { isProcessingAborted, PermanentProcessingError, type Processor } from '../adapters/processor/processor.js';
-import type { GaveUpHandler, JobHandler } from '../adapters/queue/queue.js';
+import { isProcessingAborted, PermanentProcessingError, type Processor, ProviderPendingError } from '../adapters/processor/processor.js';
+import { type GaveUpHandler, type JobHandler, RunAgainLater } from '../adapters/queue/queue.js';
 import type { Storage } from '../adapters/storage/storage.js';
 import { type Finishing, isPlainFinishing, resultFormat } from '../modules/images/finishing.js';
 import {
@@ -46,6 +46,8 @@ const INPUT_URL_TTL_S = 2 * 60 * 60;
  * Runs one image through the processor. Ends `processed`, or `failed` with
  * one refund; transient errors are thrown for the queue to retry, and the last
  * attempt fails the image instead. A repeated run of a finished image does nothing.
+ * A remote task still running ends the run with RunAgainLater: the job leaves its
+ * worker slot and comes back when the next poll is due (not an attempt).
  */
 export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
   const publish = (shop: string, id: string) => deps.events.publish(shop, id).catch(() => {});
@@ -54,7 +56,9 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
     const imageId = String(payload.imageId);
     const image = await markProcessing(deps.db, imageId);
     if (!image) return; // processed, failed, or gone
-    await publish(image.shop, image.id);
+    // Only the first run changes what a merchant sees (queued -> processing); a retry or a
+    // resumed remote task (many runs per image) stays `processing` and publishes nothing.
+    if (image.attempts === 1) await publish(image.shop, image.id);
 
     const fail = async (message: string) => {
       const failed = await markFailed(deps.db, image.id, message);
@@ -66,20 +70,26 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
     };
 
     const deadline = new Date((image.startedAt ?? new Date()).getTime() + deps.timeoutMs);
-    if (Date.now() >= deadline.getTime()) return fail('Processing deadline exceeded');
+    // A stored provider task gets one last poll at the deadline (the processor fails it after that).
+    const remoteTask = image.providerTaskId !== null;
+    if (!remoteTask && Date.now() >= deadline.getTime()) return fail('Processing deadline exceeded');
 
     // Finishing (stored resolved with the image) applies to remove-bg only; a plain one is a PNG cut-out.
     const stored = (image.options as Finishing | null) ?? null;
     const finishing = image.operation === 'remove-bg' && stored && !isPlainFinishing(stored) ? stored : null;
     const { ext, contentType } = resultFormat(finishing ?? { format: 'png' });
     try {
-      await deps.prepare?.(image, ctx.signal);
+      // The provider has the input once a task exists: a resumed run prepares nothing.
+      if (!remoteTask) await deps.prepare?.(image, ctx.signal);
       let result = await deps.processor.process({
         imageId: image.id,
         operation: image.operation,
         loadInput: async () => buffer((await deps.storage.get(image.originalPath)).body),
         inputUrl: () => deps.storage.signedUrl(image.originalPath, INPUT_URL_TTL_S),
         providerTaskId: image.providerTaskId,
+        // The intent is written just before the submit and kept with the task id: the closest stored
+        // time to the task's creation, and no write per poll (started_at for rows without it).
+        submittedAt: image.providerSubmitStartedAt ?? image.startedAt,
         submitIntentRecorded: image.providerSubmitStartedAt !== null && image.providerTaskId === null,
         recordSubmitIntent: () => recordSubmitIntent(deps.db, image.id),
         clearSubmitIntent: () => clearSubmitIntent(deps.db, image.id),
@@ -104,6 +114,8 @@ export function createProcessImageHandler(deps: ProcessImageDeps): JobHandler {
       // A lost follow-up (a crash here) is enqueued again by the sweeper.
       if (done) await deps.onProcessed?.(done).catch(() => {});
     } catch (err) {
+      // The provider is still working: free the slot, come back when the next poll is due.
+      if (err instanceof ProviderPendingError) throw new RunAgainLater(err.retryInMs);
       // Shutdown: the image stays `processing` and resumes from the stored provider task id.
       if (ctx.signal.aborted || isProcessingAborted(err)) throw err;
       const message = err instanceof Error ? err.message : String(err);

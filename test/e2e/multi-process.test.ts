@@ -229,7 +229,8 @@ describe.runIf(postgresAvailable && redisAvailable)('two APIs and two workers sh
     // SIGKILL worker 2 while it has jobs in flight, once every image has been submitted: a kill
     // between the provider's answer and our database write is the provider's lack of idempotency
     // (a separate safeguard), not what shutdown must survive. The provider then holds every task
-    // pending, so worker 2 is surely mid-job when it dies.
+    // pending: worker 2 dies with jobs waiting in the queue between polls (delayed) and, when it
+    // is caught mid-poll, one active (stalled after the kill); both are resumed from the stored id.
     await waitFor(
       async () => (await rows<{ n: number }>('select count(*)::int as n from images where id = any($1::uuid[]) and provider_task_id is null', [ids]))[0]!.n === 0,
       120_000,

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/adapters/db/client.js';
 import { createBullQueue } from '../../src/adapters/queue/bullmq.js';
 import { createEmbeddedQueue } from '../../src/adapters/queue/embedded.js';
-import { checkHandlers, type JobContext, type JobQueue, PermanentJobError } from '../../src/adapters/queue/queue.js';
+import { checkHandlers, type JobContext, type JobQueue, PermanentJobError, RunAgainLater } from '../../src/adapters/queue/queue.js';
 import { DB_KINDS, openTestDatabase } from '../helpers/db.js';
 import { waitFor } from '../helpers/process.js';
 import { deleteRedisKeys } from '../helpers/redis-keys.js';
@@ -52,6 +52,23 @@ function queueContract(name: string, make: () => Promise<JobQueue>, after: () =>
       await q.enqueue('t', id, { id });
       await waitFor(async () => (await q.state(id)) === 'completed', 15_000, 'the retry to succeed');
       expect(r.runs.filter((x) => x.id === id).map((x) => x.attempt)).toEqual([1, 2]);
+      await q.close();
+      await after();
+    });
+
+    it('a job that asks to run again later is delayed, not failed, and its reruns are not attempts', async () => {
+      const q = await make();
+      const id = randomUUID();
+      const r = recorder(async (jobId) => {
+        const runs = r.count(jobId);
+        if (runs <= 2) throw new RunAgainLater(300);
+        if (runs === 3) throw new Error('flaky'); // a real failure after the deferrals: attempt 1 failed
+      });
+      await q.start({ t: r.handler });
+      await q.enqueue('t', id, { id });
+      await waitFor(async () => r.count(id) === 1 && (await q.state(id)) === 'delayed', 10_000, 'the job to be delayed');
+      await waitFor(async () => (await q.state(id)) === 'completed', 20_000, 'the job to complete');
+      expect(r.runs.filter((x) => x.id === id).map((x) => x.attempt)).toEqual([1, 1, 1, 2]);
       await q.close();
       await after();
     });

@@ -8,6 +8,7 @@ import {
   ProcessingAbortedError,
   type ProcessJob,
   type Processor,
+  ProviderPendingError,
   SubmitOutcomeUnknownError,
   throwIfAborted,
   TransientProcessingError,
@@ -32,11 +33,16 @@ import {
  * job.signal does not abort a submit in flight (that would make its outcome
  * unknown): the id is saved first, then the abort is honoured.
  *
- * Polling: 429, 5xx, timeouts and connection errors on a poll back off and
- * keep polling; other 4xx are permanent; the deadline ends it with
- * PermanentProcessingError('provider deadline exceeded'). job.signal stops
- * polling with ProcessingAbortedError (name "AbortError"): the image stays
- * processing and the next run resumes from the stored provider id.
+ * Polling never sleeps in a worker slot: the run that submitted ends with
+ * ProviderPendingError once the id is saved, and each later run (resumed from
+ * the stored id) polls once and, while the task runs, ends the same way, due at
+ * the schedule's next slot counted from the submit (nextPollDelay). 429, 5xx,
+ * timeouts and connection errors on a poll back off in-process and poll again;
+ * other 4xx are permanent; the deadline ends it with
+ * PermanentProcessingError('provider deadline exceeded') after one last poll
+ * there. job.signal stops a poll with ProcessingAbortedError (name
+ * "AbortError"): the image stays processing and the next run resumes from the
+ * stored provider id.
  */
 export interface MakeIt3DOptions {
   apiKey: string;
@@ -128,6 +134,23 @@ function classify(err: unknown, timeoutSignal: AbortSignal, jobSignal: AbortSign
   // undici's own header/body timeouts: the request went out, no answer came back
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return { kind: 'timeout' };
   return { kind: 'connection', code };
+}
+
+/**
+ * Milliseconds from now (`sinceSubmitMs` after the submit) to the next poll. Polls fall at the
+ * running sums of the schedule (1, 3, 6, 11, 16 ... s with the default), whichever run makes
+ * them, so a job polls as often as one in-process loop would. A slot closer than half the
+ * smallest step is skipped: a run that came a little early or late never polls twice in a row.
+ */
+export function nextPollDelay(schedule: readonly number[], sinceSubmitMs: number): number {
+  const after = Math.max(0, sinceSubmitMs) + Math.min(...schedule) / 2;
+  let slot = 0;
+  for (const step of schedule) {
+    slot += step;
+    if (slot > after) return slot - sinceSubmitMs;
+  }
+  const last = schedule[schedule.length - 1]!;
+  return slot + (Math.floor((after - slot) / last) + 1) * last - sinceSubmitMs;
 }
 
 export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
@@ -276,45 +299,51 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
     error?: unknown;
   }
 
-  async function poll(job: ProcessJob, taskId: string, immediately: boolean): Promise<string> {
+  type PollOutcome = { kind: 'complete'; assetUrl: string } | { kind: 'running' } | { kind: 'unanswered' };
+
+  /** One status request: complete, still running, or no usable answer (429, 5xx, timeout, connection). */
+  async function pollOnce(job: ProcessJob, path: string): Promise<PollOutcome> {
+    throwIfAborted(job.signal);
+    const started = performance.now();
+    const answer = await requestJson('GET', path, undefined, job.signal);
+    if (!(answer instanceof HttpAnswer)) {
+      report(job.operation, 'poll', started, answer.kind);
+      if (answer.kind === 'aborted') throw new ProcessingAbortedError();
+      return { kind: 'unanswered' };
+    }
+    report(job.operation, 'poll', started, String(answer.status));
+    if (answer.status === 429 || answer.status >= 500) return { kind: 'unanswered' };
+    if (answer.status !== 200) {
+      const detail = errorText(answer.body);
+      throw new PermanentProcessingError(`provider refused the status request (HTTP ${answer.status})${detail ? `: ${detail}` : ''}`);
+    }
+    const body = answer.body as Status | undefined;
+    if (body?.status === 'complete') return { kind: 'complete', assetUrl: checkAssetUrl(body.asset_url, baseUrl).toString() };
+    if (body?.status === 'failed') throw new PermanentProcessingError(errorText(body) ?? 'provider task failed');
+    return { kind: 'running' }; // pending, processing, or an answer we do not understand
+  }
+
+  /** Until the next poll: the schedule counted from the submit, or its last step when that time is unknown. */
+  const nextPoll = (submittedAt: number | null) =>
+    submittedAt === null ? schedule[schedule.length - 1]! : nextPollDelay(schedule, Date.now() - submittedAt);
+
+  /**
+   * Polls once. A task still running ends the run with ProviderPendingError, due at the
+   * schedule's next slot (never past the deadline, where one last poll is made). 429, 5xx,
+   * timeouts and connection errors are rare: they back off in-process and poll again.
+   */
+  async function check(job: ProcessJob, taskId: string, submittedAt: number | null): Promise<string> {
     const path = `/tasks/${encodeURIComponent(taskId)}/status`;
-    let step = 0;
     let failures = 0;
-    let first = true;
     for (;;) {
-      if (!(first && immediately)) {
-        const wait = failures > 0 ? Math.max(schedule[Math.min(step, schedule.length - 1)]!, backoff(failures - 1, pollErrorBackoff)) : schedule[Math.min(step, schedule.length - 1)]!;
-        const remaining = job.deadline.getTime() - Date.now();
-        if (remaining <= 0) throw new PermanentProcessingError('provider deadline exceeded');
-        await sleep(Math.min(wait, remaining), job.signal);
-        step++;
-      }
-      first = false;
-      throwIfAborted(job.signal);
-      const started = performance.now();
-      const answer = await requestJson('GET', path, undefined, job.signal);
-      if (!(answer instanceof HttpAnswer)) {
-        report(job.operation, 'poll', started, answer.kind);
-        if (answer.kind === 'aborted') throw new ProcessingAbortedError();
-        failures++;
-      } else {
-        report(job.operation, 'poll', started, String(answer.status));
-        if (answer.status === 429 || answer.status >= 500) {
-          failures++;
-        } else if (answer.status !== 200) {
-          const detail = errorText(answer.body);
-          throw new PermanentProcessingError(`provider refused the status request (HTTP ${answer.status})${detail ? `: ${detail}` : ''}`);
-        } else {
-          const body = answer.body as Status | undefined;
-          failures = 0;
-          if (body?.status === 'complete') return checkAssetUrl(body.asset_url, baseUrl).toString();
-          if (body?.status === 'failed') {
-            throw new PermanentProcessingError(errorText(body) ?? 'provider task failed');
-          }
-          // pending, processing, or an answer we do not understand: keep polling
-        }
-      }
-      if (Date.now() >= job.deadline.getTime()) throw new PermanentProcessingError('provider deadline exceeded');
+      const outcome = await pollOnce(job, path);
+      if (outcome.kind === 'complete') return outcome.assetUrl;
+      const remaining = job.deadline.getTime() - Date.now();
+      if (remaining <= 0) throw new PermanentProcessingError('provider deadline exceeded');
+      const next = nextPoll(submittedAt);
+      if (outcome.kind === 'running') throw new ProviderPendingError(Math.min(next, remaining));
+      failures++;
+      await sleep(Math.min(Math.max(next, backoff(failures - 1, pollErrorBackoff)), remaining), job.signal);
     }
   }
 
@@ -393,7 +422,6 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
     async process(job: ProcessJob): Promise<Buffer> {
       throwIfAborted(job.signal);
       let taskId = job.providerTaskId;
-      const resumed = taskId !== null;
       if (taskId === null) {
         if (Date.now() >= job.deadline.getTime()) throw new PermanentProcessingError('provider deadline exceeded');
         // A run before this one died while its submit was in flight: a task may exist that we can
@@ -401,6 +429,8 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
         if (job.submitIntentRecorded) {
           throw new SubmitOutcomeUnknownError('a submit was in flight when the previous run stopped; not submitted again');
         }
+        // The poll schedule of later runs counts from the stored intent, written just after this.
+        const submittedAt = Date.now();
         await job.recordSubmitIntent?.();
         try {
           taskId = await submit(job);
@@ -410,9 +440,14 @@ export function createMakeIt3DProcessor(options: MakeIt3DOptions): Processor {
           throw err;
         }
         await job.saveProviderTaskId(taskId);
+        throwIfAborted(job.signal);
+        // Nothing to poll yet: this run ends, the first poll is the schedule's first slot.
+        const remaining = job.deadline.getTime() - Date.now();
+        if (remaining <= 0) throw new PermanentProcessingError('provider deadline exceeded');
+        throw new ProviderPendingError(Math.min(nextPoll(submittedAt), remaining));
       }
-      throwIfAborted(job.signal);
-      const assetUrl = await poll(job, taskId, resumed);
+      // A resumed run (a stored task id): poll at once.
+      const assetUrl = await check(job, taskId, job.submittedAt?.getTime() ?? null);
       const bytes = await download(job, assetUrl);
       const png = await reencode(job.operation, bytes);
       // the provider cuts out; the finishing (background, framing, shadow, format) is ours

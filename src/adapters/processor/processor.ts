@@ -7,6 +7,9 @@
  *   SubmitOutcomeUnknownError is a subclass (see makeit3d.ts for why it is permanent).
  * - TransientProcessingError: the queue may retry the job later. A retry with a
  *   stored providerTaskId resumes polling; it never resubmits.
+ * - ProviderPendingError: not an error of the image. A remote task is stored and
+ *   still running: end this run and run the job again in `retryInMs` (resumed
+ *   from the stored providerTaskId), without holding a worker slot meanwhile.
  * - ProcessingAbortedError (name "AbortError"): job.signal fired (shutdown). The
  *   image must NOT be failed: leave it processing, the job runs again after the
  *   restart (and resumes from the stored provider id). Recognise it with
@@ -28,6 +31,11 @@ export interface ProcessJob {
   inputUrl(): Promise<string>;
   /** Stored earlier: resume polling, never resubmit. */
   providerTaskId: string | null;
+  /**
+   * When the stored task's submit went out (images.provider_submit_started_at): the poll schedule
+   * is counted from it across runs. Null: unknown, polls follow the schedule's last step.
+   */
+  submittedAt?: Date | null;
   /** Awaited BEFORE polling starts. */
   saveProviderTaskId(id: string): Promise<void>;
   /**
@@ -88,6 +96,19 @@ export class TransientProcessingError extends Error {
  */
 export class SubmitOutcomeUnknownError extends PermanentProcessingError {
   override name = 'SubmitOutcomeUnknownError';
+}
+
+/**
+ * The remote task is stored and still pending or processing: check again in `retryInMs`.
+ * The caller ends the run (the queue runs the job again later, it is not an attempt).
+ */
+export class ProviderPendingError extends Error {
+  override name = 'ProviderPendingError';
+  readonly retryInMs: number;
+  constructor(retryInMs: number) {
+    super(`provider task still running: check again in ${Math.round(retryInMs)} ms`);
+    this.retryInMs = retryInMs;
+  }
 }
 
 /** Thrown when job.signal aborts (shutdown). Not a failure of the image. */

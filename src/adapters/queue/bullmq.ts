@@ -1,6 +1,6 @@
-import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { withTimeout } from '../../lib/timeout.js';
-import { type GaveUpHandler, type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
+import { type GaveUpHandler, type JobHandler, type JobQueue, PermanentJobError, RunAgainLater } from './queue.js';
 
 export interface BullQueueOptions {
   /** Connection options for BullMQ's own connections (it needs blocking ones of its own). */
@@ -92,6 +92,12 @@ export function createBullQueue(opts: BullQueueOptions): JobQueue {
               signal: stop.signal,
             });
           } catch (err) {
+            // Not finished (a remote task still running): BullMQ's documented pattern, delayed with the
+            // lock released; moveToDelayed skips the attempt, DelayedError tells the worker not to fail it.
+            if (err instanceof RunAgainLater && token) {
+              await job.moveToDelayed(Date.now() + err.delayMs, token);
+              throw new DelayedError();
+            }
             // Interrupted by shutdown: back to the waiting list without spending an attempt
             // (a failure would, and a stalled job counts towards maxStalledCount); the next
             // worker resumes it from its stored state (the provider task id).

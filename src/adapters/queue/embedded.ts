@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { type Db, queryRows } from '../db/client.js';
 import { jobs } from '../db/schema.js';
-import { backoffMs, type GaveUpHandler, type JobHandler, type JobQueue, PermanentJobError } from './queue.js';
+import { backoffMs, type GaveUpHandler, type JobHandler, type JobQueue, PermanentJobError, RunAgainLater } from './queue.js';
 
 export interface EmbeddedQueueOptions {
   db: Db;
@@ -40,8 +40,18 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
   const running = new Set<Promise<void>>();
   /** Idle workers waiting for work; enqueue wakes one, close wakes all. */
   const idle = new Set<() => void>();
+  /** Wake an idle worker when a deferred job falls due (the poll would find it up to pollMs late). */
+  const wakeTimers = new Set<NodeJS.Timeout>();
   let started = false;
 
+  function wakeIn(ms: number) {
+    const timer = setTimeout(() => {
+      wakeTimers.delete(timer);
+      idle.values().next().value?.();
+    }, ms);
+    timer.unref();
+    wakeTimers.add(timer);
+  }
 
   async function claim(): Promise<Claimed | null> {
     const [job] = await queryRows<Claimed>(
@@ -64,7 +74,7 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
     );
   }
 
-  async function retryLater(id: string, delayMs: number, error: string, countAttempt: boolean) {
+  async function retryLater(id: string, delayMs: number, error: string | null, countAttempt: boolean) {
     await db.execute(sql`
       update jobs set status = 'queued', locked_until = null, last_error = ${error},
         attempts = attempts - ${countAttempt ? 0 : 1},
@@ -83,7 +93,12 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
       await finish(job.id, 'completed');
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      if (stop.signal.aborted) {
+      if (err instanceof RunAgainLater) {
+        // Not finished, not failed: queued again, due in delayMs, without counting the attempt.
+        // The lease goes with it, so the slot serves other jobs meanwhile.
+        await retryLater(job.id, err.delayMs, null, false);
+        wakeIn(err.delayMs);
+      } else if (stop.signal.aborted) {
         // Shutdown interrupted it: run again at the next start, without counting this attempt.
         await retryLater(job.id, 0, message, false);
       } else if (err instanceof PermanentJobError || job.attempts >= maxAttempts) {
@@ -177,6 +192,8 @@ export function createEmbeddedQueue(opts: EmbeddedQueueOptions): JobQueue {
     },
     async close() {
       draining = true;
+      for (const timer of wakeTimers) clearTimeout(timer);
+      wakeTimers.clear();
       for (const done of [...idle]) done();
       const grace = setTimeout(() => stop.abort(), opts.shutdownGraceMs ?? 0);
       await Promise.allSettled([...running]);

@@ -38,6 +38,21 @@ export class PermanentJobError extends Error {
   override name = 'PermanentJobError';
 }
 
+/**
+ * Thrown by a handler: not finished, not failed either; run the job again in `delayMs`. The job
+ * leaves its worker slot meanwhile (a remote task that the provider is still working on), and
+ * the run is not counted as an attempt (attempts stay those of real failures).
+ */
+export class RunAgainLater extends Error {
+  override name = 'RunAgainLater';
+  readonly delayMs: number;
+  constructor(delayMs: number) {
+    const ms = Math.max(0, Math.ceil(delayMs));
+    super(`not finished: run again in ${ms} ms`);
+    this.delayMs = ms;
+  }
+}
+
 /** Every job type has exactly one handler (checked at start, so a typo cannot strand jobs). */
 export function checkHandlers(types: readonly string[], handlers: Record<string, JobHandler>): void {
   const missing = types.filter((t) => typeof handlers[t] !== 'function');
