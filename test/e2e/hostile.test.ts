@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import fc from 'fast-check';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -60,12 +63,22 @@ describe('hostile input on every route', () => {
   let cookie: string;
   let secrets: string[];
 
+  // A dashboard build of its own: /app answers 503 until one exists, and whether the tree's own
+  // dist/web is there depends on which test files ran before (web-app.test covers the unbuilt case).
+  const webDist = mkdtempSync(path.join(tmpdir(), 'hostile-web-'));
+
   beforeAll(async () => {
-    t = await createTestApp({ env: { MAX_UPLOAD_MB: '1' } });
+    mkdirSync(path.join(webDist, 'assets'));
+    writeFileSync(path.join(webDist, 'index.html'), '<!doctype html><html><head><!-- app-config --></head><body></body></html>');
+    writeFileSync(path.join(webDist, 'assets', 'index-abc123.js'), 'console.log(1);');
+    t = await createTestApp({ env: { MAX_UPLOAD_MB: '1', WEB_DIST_DIR: webDist } });
     ({ cookie } = await devLogin(t.app, 'target.myshopify.com'));
     secrets = [t.config.jwtSecret, t.config.tokenEncryptionKey.toString('base64'), cookie.slice('session='.length)];
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t.close();
+    rmSync(webDist, { recursive: true, force: true });
+  });
 
   const tally = { answered: 0, refusedByClient: 0 };
   async function send(options: InjectOptions): Promise<LightMyRequestResponse | 'refused-by-client'> {
