@@ -117,6 +117,12 @@ layer's mask (shadows count as background). The job time runs from the encoded i
 the built API (embedded mode, started as \`npm start\` does) gets ${PARALLEL_JOBS} real 2048 px uploads at once while
 autocannon loads \`/health\`; the peak RSS is the API process's VmHWM, which holds the model thread.
 
+Why the peak passes 600 MiB (measured 2026-12-02): the embedded API idles at about 204 MiB (PGlite, HTTP, no
+model), loading the model adds about 65 MiB, one u2netp run's activations about 280 MiB (one run at a time), and the
+jobs admitted by the pixel budget hold their buffers on top. Tried: \`graphOptimizationLevel: 'extended'\` peaked at
+614 MiB but made the 2048 px job 1,172 ms instead of 875 (not adopted); \`enableMemPattern: false\` raised a bare
+session's peak (429 vs 378 MiB); ending the model thread gives back only about 10 of its 65 MiB.
+
 ${table}`;
     return { figures, notes };
   },
